@@ -1,0 +1,50 @@
+/** Messages of the control channel (controller ↔ child). See PROTOCOL.md. */
+import type { LoadError, WorkerInfo } from './worker-messages.js';
+
+/** Everything a child needs to serve; sent in the `start` message. */
+export interface ChildConfig {
+  /** Positional arguments: app then middleware (or the factory's own args). */
+  args: string[];
+  factory: string;
+  python: string;
+  threads: number;
+  /** Address as users see it, for SERVER_NAME/SERVER_PORT. */
+  host: string;
+  port: number;
+  /** Set when serving a Unix socket. */
+  unixPath: string | null;
+  keepalive: boolean;
+  /** Seconds an idle keep-alive connection is kept. */
+  keepaliveTimeout: number;
+  /** Seconds to receive the complete request headers. */
+  headersTimeout: number;
+  maxHeaderSize: number;
+  /** Bytes; 0 = unlimited. */
+  maxBodySize: number;
+  /** File path, "-" for stdout, "/dev/null" to discard. */
+  accessLog: string;
+  /** Seconds a draining child waits for in-flight requests before exiting. */
+  deadmanTimeout: number;
+  /** Milliseconds between `stats` messages. */
+  statsInterval: number;
+  /** Extra Python path entries (the worker package's directory first). */
+  pythonPath: string[];
+}
+
+export type ToChild =
+  | { t: 'start'; config: ChildConfig; generation: number; slot: number }
+  | { t: 'drain' };
+
+export interface ChildStats {
+  requests: number;
+  inflight: number;
+  workerPid: number | null;
+  rss: number;
+}
+
+export type FromChild =
+  | { t: 'ready'; pid: number; workerPid: number; info: WorkerInfo }
+  | { t: 'load-error'; error: LoadError }
+  | { t: 'worker-exit'; pid: number; code: number | null; signal: string | null; inflight: number }
+  | ({ t: 'stats' } & ChildStats)
+  | { t: 'draining'; inflight: number };

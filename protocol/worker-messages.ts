@@ -1,0 +1,62 @@
+/** Messages of the worker channel (child ↔ Python worker). See PROTOCOL.md. */
+
+export const WorkerTag = {
+  // child -> worker
+  REQUEST: 1,
+  BODY: 2,
+  BODY_END: 3,
+  ABORT: 4,
+  WINDOW_RESPONSE: 5,
+  SHUTDOWN: 6,
+  // worker -> child
+  READY: 16,
+  LOAD_ERROR: 17,
+  START: 18,
+  CHUNK: 19,
+  END: 20,
+  RESPONSE: 21,
+  FILE: 22,
+  FAIL: 23,
+  WINDOW_BODY: 24,
+} as const;
+
+/** Each direction of each request starts with this many bytes of credit. */
+export const INITIAL_WINDOW = 256 * 1024;
+
+export type Environ = Record<string, string>;
+/** Flat list: name, value, name, value, ... */
+export type HeaderList = string[];
+
+export interface LoadError {
+  kind: string;
+  message: string;
+  where: string;
+  traceback: string;
+}
+
+export interface WorkerInfo {
+  pid: number;
+  python: string;
+  threads: number;
+  app: string;
+  factory: string;
+}
+
+export type ToWorker =
+  | [typeof WorkerTag.REQUEST, number, Environ, boolean]
+  | [typeof WorkerTag.BODY, number, Uint8Array]
+  | [typeof WorkerTag.BODY_END, number]
+  | [typeof WorkerTag.ABORT, number]
+  | [typeof WorkerTag.WINDOW_RESPONSE, number, number]
+  | [typeof WorkerTag.SHUTDOWN];
+
+export type FromWorker =
+  | [typeof WorkerTag.READY, WorkerInfo]
+  | [typeof WorkerTag.LOAD_ERROR, LoadError]
+  | [typeof WorkerTag.START, number, string, HeaderList]
+  | [typeof WorkerTag.CHUNK, number, Uint8Array]
+  | [typeof WorkerTag.END, number]
+  | [typeof WorkerTag.RESPONSE, number, string, HeaderList, Uint8Array]
+  | [typeof WorkerTag.FILE, number, string, number, number]
+  | [typeof WorkerTag.FAIL, number, string]
+  | [typeof WorkerTag.WINDOW_BODY, number, number];
