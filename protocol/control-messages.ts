@@ -8,6 +8,10 @@ export interface ChildConfig {
   factory: string;
   python: string;
   threads: number;
+  /** Number of children the controller runs (for wsgi.multiprocess). */
+  processes: number;
+  /** listen(2) backlog for the inherited socket. */
+  backlog: number;
   /** Address as users see it, for SERVER_NAME/SERVER_PORT. */
   host: string;
   port: number;
