@@ -1,0 +1,7 @@
+"""Exit codes shared with protocol/exit-codes.ts."""
+
+OK = 0
+CRASH = 1
+CONFIG_ERROR = 2
+APP_LOAD_ERROR = 3
+ENV_ERROR = 4
