@@ -1,0 +1,129 @@
+/**
+ * Lifecycle of a child process: start its Python worker, accept only once the
+ * worker is ready, restart a dead worker, drain, stop.
+ *
+ * Pure: no timers, processes or sockets here. The runtime (src/runtime/child.ts)
+ * provides the actions and turns process exits, timers and control messages
+ * into events, so every path can be walked by xstate/graph.
+ */
+import { assign, setup } from 'xstate';
+import type { LoadError } from '../protocol/worker-messages.js';
+
+export interface ChildContext {
+  /** The inherited socket is being accepted on. */
+  listening: boolean;
+  /** Worker restarts since the last healthy period (drives backoff). */
+  restarts: number;
+  exitCode: number;
+}
+
+export type ChildEvent =
+  | { type: 'START' }
+  | { type: 'WORKER_READY' }
+  | { type: 'WORKER_LOAD_ERROR'; error: LoadError; code: number }
+  | { type: 'WORKER_EXIT'; code: number | null }
+  | { type: 'RESTART_DUE' }
+  | { type: 'HEALTHY' }
+  | { type: 'DRAIN' }
+  | { type: 'IDLE' }
+  | { type: 'DEADMAN' };
+
+export const childMachine = setup({
+  types: {} as { context: ChildContext; events: ChildEvent },
+  actions: {
+    spawnWorker: () => {},
+    listen: () => {},
+    attachWorker: () => {},
+    reportReady: () => {},
+    reportLoadError: (_, _params: { error: LoadError }) => {},
+    failInflight: () => {},
+    reportWorkerExit: () => {},
+    scheduleRestart: (_, _params: { attempt: number }) => {},
+    cancelRestart: () => {},
+    stopAccepting: () => {},
+    startDeadman: () => {},
+    checkIdle: () => {},
+    shutdownWorker: () => {},
+    killEverything: () => {},
+    exit: (_, _params: { code: number }) => {},
+  },
+  guards: {
+    isListening: ({ context }) => context.listening,
+  },
+}).createMachine({
+  id: 'child',
+  context: { listening: false, restarts: 0, exitCode: 0 },
+  initial: 'configuring',
+  states: {
+    configuring: {
+      on: {
+        START: 'startingWorker',
+        DRAIN: 'stopped',
+      },
+    },
+    startingWorker: {
+      entry: 'spawnWorker',
+      on: {
+        WORKER_READY: [
+          { guard: 'isListening', target: 'serving', actions: ['attachWorker', 'reportReady'] },
+          {
+            target: 'serving',
+            actions: [assign({ listening: true }), 'attachWorker', 'listen', 'reportReady'],
+          },
+        ],
+        WORKER_LOAD_ERROR: {
+          target: 'failed',
+          actions: [
+            assign({ exitCode: ({ event }) => event.code }),
+            { type: 'reportLoadError', params: ({ event }) => ({ error: event.error }) },
+          ],
+        },
+        WORKER_EXIT: { target: 'restartingWorker', actions: ['failInflight', 'reportWorkerExit'] },
+        DRAIN: { target: 'stopped', actions: 'killEverything' },
+      },
+    },
+    serving: {
+      on: {
+        WORKER_EXIT: { target: 'restartingWorker', actions: ['failInflight', 'reportWorkerExit'] },
+        HEALTHY: { actions: assign({ restarts: 0 }) },
+        DRAIN: 'draining',
+      },
+    },
+    restartingWorker: {
+      entry: [
+        { type: 'scheduleRestart', params: ({ context }) => ({ attempt: context.restarts }) },
+        assign({ restarts: ({ context }) => context.restarts + 1 }),
+      ],
+      exit: 'cancelRestart',
+      on: {
+        RESTART_DUE: 'startingWorker',
+        DRAIN: { target: 'stopped', actions: 'killEverything' },
+      },
+    },
+    draining: {
+      entry: ['stopAccepting', 'startDeadman', 'checkIdle'],
+      on: {
+        IDLE: 'stoppingWorker',
+        WORKER_EXIT: { target: 'stopped', actions: 'failInflight' },
+        DEADMAN: { target: 'stopped', actions: 'killEverything' },
+      },
+    },
+    stoppingWorker: {
+      entry: 'shutdownWorker',
+      on: {
+        WORKER_EXIT: 'stopped',
+        DEADMAN: { target: 'stopped', actions: 'killEverything' },
+      },
+    },
+    stopped: {
+      type: 'final',
+      entry: { type: 'exit', params: { code: 0 } },
+    },
+    failed: {
+      type: 'final',
+      entry: { type: 'exit', params: ({ context }) => ({ code: context.exitCode }) },
+    },
+  },
+});
+
+export type ChildMachine = typeof childMachine;

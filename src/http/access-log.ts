@@ -1,0 +1,94 @@
+/**
+ * Access log: Apache combined format plus the request duration in seconds.
+ *
+ * Lines are written through an fs.WriteStream (libuv's thread pool), never
+ * process.stdout, which is synchronous for pipes on Linux and would stall the
+ * child behind a slow log reader. Lines of one event-loop turn share a write.
+ */
+import fs from 'node:fs';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number): string => (n < 10 ? '0' + n : String(n));
+
+export interface AccessRecord {
+  remoteAddr: string;
+  method: string;
+  url: string;
+  httpVersion: string;
+  status: number;
+  bytes: number;
+  referer: string | undefined;
+  userAgent: string | undefined;
+  seconds: number;
+}
+
+/** `[23/Nov/2026:07:40:00 +0000]`, computed once per second. */
+function apacheTime(date: Date): string {
+  const off = -date.getTimezoneOffset();
+  const sign = off >= 0 ? '+' : '-';
+  const abs = Math.abs(off);
+  return (
+    `[${pad(date.getDate())}/${MONTHS[date.getMonth()]}/${date.getFullYear()}:` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ` +
+    `${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}]`
+  );
+}
+
+const quoted = (s: string | undefined): string => (s === undefined || s === '' ? '"-"' : JSON.stringify(s));
+
+export function formatAccessLine(r: AccessRecord, time: string): string {
+  return (
+    `${r.remoteAddr || '-'} - - ${time} "${r.method} ${r.url} HTTP/${r.httpVersion}" ${r.status} ` +
+    `${r.bytes > 0 ? r.bytes : '-'} ${quoted(r.referer)} ${quoted(r.userAgent)} ${r.seconds.toFixed(6)}\n`
+  );
+}
+
+export class AccessLog {
+  readonly enabled: boolean;
+  #stream: fs.WriteStream | null = null;
+  #lines: string[] = [];
+  #scheduled = false;
+  #second = -1;
+  #time = '';
+
+  /** `target`: "-" for stdout, "/dev/null" for off, otherwise a file appended to. */
+  constructor(target: string) {
+    this.enabled = target !== '/dev/null';
+    if (!this.enabled) return;
+    this.#stream = target === '-' ? fs.createWriteStream('', { fd: 1, autoClose: false }) : fs.createWriteStream(target, { flags: 'a' });
+    this.#stream.on('error', (err) => {
+      process.stderr.write(`spawning: access log ${target}: ${err.message}\n`);
+      this.#stream = null;
+    });
+  }
+
+  write(record: AccessRecord): void {
+    if (!this.#stream) return;
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#time = apacheTime(new Date(now));
+    }
+    this.#lines.push(formatAccessLine(record, this.#time));
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#stream && this.#lines.length) this.#stream.write(this.#lines.join(''));
+    this.#lines = [];
+  };
+
+  /** Flushes and closes; resolves when the bytes reached the file. */
+  close(): Promise<void> {
+    this.#flush();
+    const stream = this.#stream;
+    this.#stream = null;
+    if (!stream) return Promise.resolve();
+    return new Promise((resolve) => stream.end(resolve));
+  }
+}

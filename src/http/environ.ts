@@ -1,0 +1,95 @@
+/** PEP 3333 environ from a Node request: the CGI keys the worker cannot know. */
+import type { IncomingMessage } from 'node:http';
+import type { Environ } from '../../protocol/worker-messages.js';
+
+export interface ServerIdentity {
+  serverName: string;
+  serverPort: string;
+  scheme: string;
+}
+
+const HEX: Record<string, number> = {};
+for (let i = 0; i < 16; i++) {
+  HEX[i.toString(16)] = i;
+  HEX[i.toString(16).toUpperCase()] = i;
+}
+
+/** Percent-decodes to bytes and reads them as latin-1 (PEP 3333 native strings). */
+export function decodePathLatin1(path: string): string {
+  if (!path.includes('%')) return path;
+  let out = '';
+  let i = 0;
+  while (i < path.length) {
+    const ch = path[i]!;
+    if (ch === '%' && i + 2 < path.length) {
+      const hi = HEX[path[i + 1]!];
+      const lo = HEX[path[i + 2]!];
+      if (hi !== undefined && lo !== undefined) {
+        out += String.fromCharCode(hi * 16 + lo);
+        i += 3;
+        continue;
+      }
+    }
+    out += ch;
+    i++;
+  }
+  return out;
+}
+
+/** The path part of a request target, for origin-form and absolute-form alike. */
+function splitTarget(url: string): [path: string, query: string] {
+  let start = 0;
+  if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
+    const scheme = url.indexOf('://');
+    if (scheme > 0) {
+      const slash = url.indexOf('/', scheme + 3);
+      const qmark = url.indexOf('?', scheme + 3);
+      start = slash >= 0 && (qmark < 0 || slash < qmark) ? slash : qmark >= 0 ? qmark : url.length;
+    }
+  }
+  const q = url.indexOf('?', start);
+  if (q < 0) return [url.slice(start) || '/', ''];
+  return [url.slice(start, q) || '/', url.slice(q + 1)];
+}
+
+/** Header name to its CGI key; null for names that must be dropped. */
+const keyCache = new Map<string, string | null>();
+function cgiKey(name: string): string | null {
+  let key = keyCache.get(name);
+  if (key !== undefined) return key;
+  const lower = name.toLowerCase();
+  if (lower.includes('_')) key = null; // spoofing defence: X_Forwarded vs X-Forwarded
+  else if (lower === 'content-type') key = 'CONTENT_TYPE';
+  else if (lower === 'content-length') key = 'CONTENT_LENGTH';
+  else key = 'HTTP_' + lower.toUpperCase().replaceAll('-', '_');
+  if (keyCache.size < 4096) keyCache.set(name, key);
+  return key;
+}
+
+export function buildEnviron(req: IncomingMessage, id: ServerIdentity): Environ {
+  const [path, query] = splitTarget(req.url ?? '/');
+  const socket = req.socket;
+  const environ: Environ = {
+    REQUEST_METHOD: req.method ?? 'GET',
+    SCRIPT_NAME: '',
+    PATH_INFO: decodePathLatin1(path),
+    QUERY_STRING: query,
+    RAW_URI: req.url ?? '/',
+    SERVER_NAME: id.serverName,
+    SERVER_PORT: id.serverPort,
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    REMOTE_ADDR: socket.remoteAddress ?? '',
+    REMOTE_PORT: socket.remotePort === undefined ? '' : String(socket.remotePort),
+    'wsgi.url_scheme': id.scheme,
+  };
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = cgiKey(raw[i]!);
+    if (key === null) continue;
+    const value = raw[i + 1]!;
+    const prev = environ[key];
+    if (prev === undefined) environ[key] = value;
+    else environ[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ',') + value;
+  }
+  return environ;
+}

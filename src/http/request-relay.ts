@@ -1,0 +1,318 @@
+/**
+ * Relays HTTP exchanges to the Python worker and its answers back.
+ *
+ * One REQUEST frame per request; bodies stream both ways under per-request
+ * credit (PROTOCOL.md "Flow control"). The relay outlives worker processes:
+ * requests that arrive while no worker is ready wait here, and a worker that
+ * dies fails only the requests it had been given.
+ */
+import fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { INITIAL_WINDOW, WorkerTag, type Environ, type FromWorker, type HeaderList } from '../../protocol/worker-messages.js';
+import type { PythonWorker } from '../actors/python-worker.js';
+import type { AccessLog } from './access-log.js';
+import { buildEnviron, type ServerIdentity } from './environ.js';
+
+export interface RelayOptions {
+  identity: ServerIdentity;
+  keepalive: boolean;
+  /** Bytes; 0 = unlimited. */
+  maxBodySize: number;
+  /** Requests that may wait for a worker before 503. */
+  maxWaiting: number;
+  accessLog: AccessLog;
+  /** Called whenever the number of requests in flight drops to zero. */
+  onIdle: () => void;
+}
+
+interface Exchange {
+  id: number;
+  req: IncomingMessage;
+  res: ServerResponse;
+  environ: Environ;
+  hasBody: boolean;
+  /** The worker this request was given to; null while it waits for one. */
+  worker: PythonWorker | null;
+  bodyCredit: number;
+  bodyBytes: number;
+  /** We already answered (413, 500…): later frames only free the id. */
+  answered: boolean;
+  done: boolean;
+  bytes: number;
+  startedAt: number;
+  /** Frames queued behind a FILE that is still streaming. */
+  backlog: RequestFrame[] | null;
+}
+
+export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown]>;
+
+const PLAIN = 'text/plain; charset=utf-8';
+
+function answer(res: ServerResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  if (close) res.shouldKeepAlive = false;
+  res.writeHead(status, ['Content-Type', PLAIN, 'Content-Length', String(Buffer.byteLength(body)), ...extra]);
+  res.end(body);
+}
+
+export class RequestRelay {
+  readonly #opts: RelayOptions;
+  readonly #exchanges = new Map<number, Exchange>();
+  readonly #waiting: Exchange[] = [];
+  #worker: PythonWorker | null = null;
+  #nextId = 0;
+  #draining = false;
+  requests = 0;
+
+  constructor(opts: RelayOptions) {
+    this.#opts = opts;
+  }
+
+  /** Requests being served or waiting for a worker. */
+  get inflight(): number {
+    return this.#exchanges.size + this.#waiting.length;
+  }
+
+  /** From now on every response closes its connection. */
+  drain(): void {
+    this.#draining = true;
+    for (const ex of this.#exchanges.values()) if (!ex.res.headersSent) ex.res.shouldKeepAlive = false;
+    for (const ex of this.#waiting) ex.res.shouldKeepAlive = false;
+  }
+
+  /** A ready worker: waiting requests go to it. */
+  attach(worker: PythonWorker): void {
+    this.#worker = worker;
+    const waiting = this.#waiting.splice(0);
+    for (const ex of waiting) this.#dispatch(ex, worker);
+  }
+
+  /** The worker died: its requests fail (502), waiting ones stay for the next. */
+  detach(worker: PythonWorker): number {
+    if (this.#worker === worker) this.#worker = null;
+    let failed = 0;
+    for (const ex of [...this.#exchanges.values()]) {
+      if (ex.worker !== worker) continue;
+      failed++;
+      if (!ex.answered) answer(ex.res, 502, 'Bad Gateway', false);
+      ex.answered = true;
+      this.#finish(ex);
+    }
+    return failed;
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const opts = this.#opts;
+    if (!opts.keepalive || this.#draining) res.shouldKeepAlive = false;
+    const length = req.headers['content-length'];
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (opts.maxBodySize > 0 && length !== undefined && Number(length) > opts.maxBodySize) {
+      answer(res, 413, `Payload Too Large: the body exceeds ${opts.maxBodySize} bytes`, true);
+      return;
+    }
+    const ex: Exchange = {
+      id: (this.#nextId = (this.#nextId + 1) >>> 0),
+      req,
+      res,
+      environ: buildEnviron(req, opts.identity),
+      hasBody: chunked || (length !== undefined && length !== '0'),
+      worker: null,
+      bodyCredit: INITIAL_WINDOW,
+      bodyBytes: 0,
+      answered: false,
+      done: false,
+      bytes: 0,
+      startedAt: opts.accessLog.enabled ? performance.now() : 0,
+      backlog: null,
+    };
+    res.on('close', () => this.#onClose(ex));
+    if (this.#worker) {
+      this.#dispatch(ex, this.#worker);
+    } else if (this.#waiting.length < opts.maxWaiting) {
+      this.#waiting.push(ex);
+    } else {
+      answer(res, 503, 'Service Unavailable: the worker is restarting', false, ['Retry-After', '1']);
+    }
+  };
+
+  /** `Expect: 100-continue`: say "continue" only to a body we will accept. */
+  readonly checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (this.#opts.maxBodySize > 0 && length > this.#opts.maxBodySize) {
+      answer(res, 413, `Payload Too Large: the body exceeds ${this.#opts.maxBodySize} bytes`, true);
+      return;
+    }
+    res.writeContinue();
+    this.handle(req, res);
+  };
+
+  #dispatch(ex: Exchange, worker: PythonWorker): void {
+    ex.worker = worker;
+    this.#exchanges.set(ex.id, ex);
+    worker.send([WorkerTag.REQUEST, ex.id, ex.environ, ex.hasBody]);
+    if (!ex.hasBody) return;
+    const { req } = ex;
+    req.on('data', (chunk: Buffer) => {
+      if (ex.done || ex.answered) return;
+      ex.bodyBytes += chunk.length;
+      const max = this.#opts.maxBodySize;
+      if (max > 0 && ex.bodyBytes > max) {
+        answer(ex.res, 413, `Payload Too Large: the body exceeds ${max} bytes`, true);
+        ex.answered = true;
+        worker.send([WorkerTag.ABORT, ex.id]);
+        return;
+      }
+      worker.send([WorkerTag.BODY, ex.id, chunk]);
+      ex.bodyCredit -= chunk.length;
+      if (ex.bodyCredit <= 0) req.pause();
+    });
+    req.on('end', () => {
+      if (!ex.done && !ex.answered) worker.send([WorkerTag.BODY_END, ex.id]);
+    });
+  }
+
+  #onClose(ex: Exchange): void {
+    if (ex.done || ex.res.writableFinished) return;
+    if (ex.worker === null) {
+      const i = this.#waiting.indexOf(ex);
+      if (i >= 0) this.#waiting.splice(i, 1);
+      ex.done = true;
+      if (this.inflight === 0) this.#opts.onIdle();
+      return;
+    }
+    // The client went away: the worker stops the app and still sends the terminal frame.
+    ex.answered = true;
+    if (!ex.worker.exited) ex.worker.send([WorkerTag.ABORT, ex.id]);
+  }
+
+  /** A frame about a request (the runtime handles READY and LOAD_ERROR). */
+  readonly onMessage = (msg: RequestFrame): void => {
+    const ex = this.#exchanges.get(msg[1]);
+    if (ex === undefined) return;
+    if (ex.backlog !== null) {
+      ex.backlog.push(msg);
+      return;
+    }
+    this.#apply(ex, msg);
+  };
+
+  #apply(ex: Exchange, msg: RequestFrame): void {
+    const res = ex.res;
+    switch (msg[0]) {
+      case WorkerTag.RESPONSE:
+        if (!ex.answered && this.#writeHead(ex, msg[2], msg[3])) {
+          ex.bytes = msg[4].length;
+          res.end(msg[4]);
+        }
+        this.#finish(ex);
+        return;
+      case WorkerTag.START:
+        if (!ex.answered) this.#writeHead(ex, msg[2], msg[3]);
+        return;
+      case WorkerTag.CHUNK: {
+        const data = msg[2];
+        const n = data.length;
+        ex.bytes += n;
+        if (ex.answered) {
+          ex.worker?.send([WorkerTag.WINDOW_RESPONSE, ex.id, n]);
+          return;
+        }
+        const worker = ex.worker;
+        res.write(data, () => {
+          if (!ex.done && worker && !worker.exited) worker.send([WorkerTag.WINDOW_RESPONSE, ex.id, n]);
+        });
+        return;
+      }
+      case WorkerTag.FILE:
+        if (!ex.answered) this.#sendFile(ex, msg[2], msg[3], msg[4]);
+        return;
+      case WorkerTag.END:
+        if (!ex.answered) res.end();
+        this.#finish(ex);
+        return;
+      case WorkerTag.FAIL:
+        if (!ex.answered) {
+          if (res.headersSent) res.destroy();
+          else answer(res, 500, 'Internal Server Error', false);
+        }
+        this.#finish(ex);
+        return;
+      case WorkerTag.WINDOW_BODY:
+        ex.bodyCredit += msg[2];
+        if (ex.bodyCredit > 0 && !ex.req.complete) ex.req.resume();
+        return;
+    }
+  }
+
+  #writeHead(ex: Exchange, status: string, headers: HeaderList): boolean {
+    const code = Number(status.slice(0, 3));
+    try {
+      ex.res.writeHead(code, status.slice(4), headers);
+      return true;
+    } catch (err) {
+      process.stderr.write(`spawning: invalid response from the app for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${(err as Error).message}\n`);
+      ex.answered = true;
+      answer(ex.res, 500, 'Internal Server Error', false);
+      if (ex.worker && !ex.worker.exited) ex.worker.send([WorkerTag.ABORT, ex.id]);
+      return false;
+    }
+  }
+
+  #sendFile(ex: Exchange, path: string, offset: number, length: number): void {
+    if (length === 0) return;
+    ex.backlog = [];
+    const stream = fs.createReadStream(path, { start: offset, end: length > 0 ? offset + length - 1 : undefined });
+    stream.on('data', (chunk) => {
+      ex.bytes += chunk.length;
+    });
+    stream.on('error', (err) => {
+      process.stderr.write(`spawning: file_wrapper ${path}: ${err.message}\n`);
+      ex.answered = true;
+      ex.res.destroy();
+      this.#resume(ex);
+    });
+    stream.on('end', () => this.#resume(ex));
+    stream.pipe(ex.res, { end: false });
+  }
+
+  /** A FILE finished streaming: apply the frames that queued behind it. */
+  #resume(ex: Exchange): void {
+    const backlog = ex.backlog ?? [];
+    ex.backlog = null;
+    while (backlog.length > 0 && ex.backlog === null) this.#apply(ex, backlog.shift()!);
+    const again = ex.backlog as RequestFrame[] | null; // set by another FILE in the backlog
+    if (again !== null) again.unshift(...backlog);
+  }
+
+  #finish(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    this.#exchanges.delete(ex.id);
+    this.requests++;
+    const req = ex.req;
+    if (!req.complete) {
+      // The app did not read the whole body: discard the rest so keep-alive can go on.
+      req.removeAllListeners('data');
+      req.resume();
+    }
+    const log = this.#opts.accessLog;
+    if (log.enabled) {
+      log.write({
+        remoteAddr: ex.environ.REMOTE_ADDR ?? '',
+        method: ex.environ.REQUEST_METHOD ?? '',
+        url: ex.environ.RAW_URI ?? '',
+        httpVersion: req.httpVersion,
+        status: ex.res.statusCode,
+        bytes: ex.bytes,
+        referer: req.headers.referer,
+        userAgent: req.headers['user-agent'],
+        seconds: (performance.now() - ex.startedAt) / 1000,
+      });
+    }
+    if (this.inflight === 0) this.#opts.onIdle();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Entry of a child process: `node dist/src/runtime/child.js`, started by the
+ * controller with the control channel on fd 3 and the shared listening socket
+ * on fd 4. Drives machines/child.ts; the decisions are the machine's.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { createActor } from 'xstate';
+import { childMachine } from '../../machines/child.js';
+import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
+import { ExitCode } from '../../protocol/exit-codes.js';
+import { WorkerTag, type FromWorker, type LoadError, type WorkerInfo } from '../../protocol/worker-messages.js';
+import { readRss } from '../actors/proc-rss.js';
+import { PythonWorker } from '../actors/python-worker.js';
+import { FramedChannel } from '../ipc/framed-channel.js';
+import { AccessLog } from '../http/access-log.js';
+import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
+
+const CONTROL_FD = 3;
+const LISTEN_FD = 4;
+const RESTART_BASE_MS = 100;
+const RESTART_MAX_MS = 5000;
+const HEALTHY_AFTER_MS = 10_000;
+
+function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
+  const accessLog = new AccessLog(config.accessLog);
+  let worker: PythonWorker | null = null;
+  let loadError: LoadError | null = null;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let healthyTimer: NodeJS.Timeout | undefined;
+  let statsTimer: NodeJS.Timeout | undefined;
+  let server: http.Server | null = null;
+  let draining = false;
+  let lastExit: { worker: PythonWorker; code: number | null; signal: NodeJS.Signals | null; failed: number } | null = null;
+  let readyInfo: WorkerInfo = { pid: 0, python: '', threads: config.threads, app: '', factory: config.factory };
+
+  const relay = new RequestRelay({
+    identity: {
+      serverName: config.unixPath ? 'localhost' : config.host,
+      serverPort: config.unixPath ? '' : String(config.port),
+      scheme: 'http',
+    },
+    keepalive: config.keepalive,
+    maxBodySize: config.maxBodySize,
+    maxWaiting: 1024,
+    accessLog,
+    onIdle: () => {
+      if (!draining) return;
+      server?.closeIdleConnections();
+      actor.send({ type: 'IDLE' });
+    },
+  });
+
+  const onWorkerMessage = (msg: FromWorker): void => {
+    switch (msg[0]) {
+      case WorkerTag.READY:
+        readyInfo = msg[1];
+        actor.send({ type: 'WORKER_READY' });
+        return;
+      case WorkerTag.LOAD_ERROR:
+        loadError = msg[1];
+        return;
+      default:
+        relay.onMessage(msg as RequestFrame);
+    }
+  };
+
+  const actor = createActor(
+    childMachine.provide({
+      actions: {
+        spawnWorker: () => {
+          loadError = null;
+          const w = new PythonWorker(config);
+          worker = w;
+          w.on('message', onWorkerMessage);
+          w.on('exit', (code, signal) => {
+            if (worker === w) worker = null;
+            if (loadError !== null) {
+              relay.detach(w);
+              const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
+              actor.send({ type: 'WORKER_LOAD_ERROR', error: loadError, code: exitCode });
+              return;
+            }
+            lastExit = { worker: w, code, signal, failed: 0 };
+            actor.send({ type: 'WORKER_EXIT', code });
+          });
+        },
+        failInflight: () => {
+          if (lastExit) lastExit.failed = relay.detach(lastExit.worker);
+        },
+        reportWorkerExit: () => {
+          if (!lastExit) return;
+          const { worker: w, code, signal, failed } = lastExit;
+          process.stderr.write(`spawning: child ${process.pid}: Python worker ${w.pid} exited (${signal ?? `code ${code}`}); ${failed} request(s) answered 502; restarting\n`);
+          control.send({ t: 'worker-exit', pid: w.pid, code, signal, inflight: failed });
+        },
+        attachWorker: () => {
+          if (worker) relay.attach(worker);
+          clearTimeout(healthyTimer);
+          healthyTimer = setTimeout(() => actor.send({ type: 'HEALTHY' }), HEALTHY_AFTER_MS);
+        },
+        listen: () => {
+          server = http.createServer(
+            { maxHeaderSize: config.maxHeaderSize, requestTimeout: 0, keepAlive: config.keepalive },
+            relay.handle,
+          );
+          server.headersTimeout = config.headersTimeout * 1000;
+          server.keepAliveTimeout = config.keepaliveTimeout * 1000;
+          server.on('checkContinue', relay.checkContinue);
+          server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+            if (!socket.writable) return socket.destroy();
+            const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+            const body = `${status.slice(4)}\n`;
+            socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+          });
+          server.listen({ fd: LISTEN_FD, backlog: config.backlog });
+        },
+        reportReady: () => {
+          if (worker) control.send({ t: 'ready', pid: process.pid, workerPid: worker.pid, info: readyInfo });
+        },
+        reportLoadError: (_, { error }) => control.send({ t: 'load-error', error }),
+        scheduleRestart: (_, { attempt }) => {
+          const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** attempt);
+          restartTimer = setTimeout(() => actor.send({ type: 'RESTART_DUE' }), delay);
+        },
+        cancelRestart: () => clearTimeout(restartTimer),
+        stopAccepting: () => {
+          draining = true;
+          relay.drain();
+          server?.close();
+          server?.closeIdleConnections();
+          control.send({ t: 'draining', inflight: relay.inflight });
+        },
+        startDeadman: () => {
+          setTimeout(() => actor.send({ type: 'DEADMAN' }), config.deadmanTimeout * 1000).unref();
+        },
+        checkIdle: () => {
+          if (relay.inflight === 0) actor.send({ type: 'IDLE' });
+        },
+        shutdownWorker: () => {
+          if (worker) worker.send([WorkerTag.SHUTDOWN]);
+          else actor.send({ type: 'WORKER_EXIT', code: null });
+        },
+        killEverything: () => {
+          worker?.kill('SIGKILL');
+          server?.closeAllConnections();
+        },
+        exit: (_, { code }) => {
+          clearInterval(statsTimer);
+          clearTimeout(healthyTimer);
+          worker?.kill('SIGKILL');
+          void accessLog.close().finally(() => {
+            control.flush();
+            process.exit(code);
+          });
+        },
+      },
+    }),
+  );
+
+  process.on('SIGINT', () => {}); // Ctrl-C reaches the whole process group; the controller decides
+  process.on('SIGTERM', () => actor.send({ type: 'DRAIN' }));
+  control.on('message', (msg) => {
+    if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
+  });
+  control.on('close', () => actor.send({ type: 'DRAIN' }));
+
+  statsTimer = setInterval(() => {
+    const pids = worker ? [worker.pid] : [];
+    void readRss(pids).then((workerRss) => {
+      control.send({
+        t: 'stats',
+        requests: relay.requests,
+        inflight: relay.inflight,
+        workerPid: worker?.pid ?? null,
+        rss: process.memoryUsage.rss() + workerRss,
+      });
+    });
+  }, config.statsInterval);
+  statsTimer.unref();
+
+  actor.subscribe({ error: (err) => process.stderr.write(`spawning: child machine: ${String(err)}\n`) });
+  actor.start();
+  actor.send({ type: 'START' });
+}
+
+function main(): void {
+  const control = new FramedChannel<ToChild, FromChild>(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
+  let started = false;
+  control.once('message', (msg) => {
+    started = true;
+    if (msg.t !== 'start') {
+      process.stderr.write(`spawning: child ${process.pid}: expected a start message, got ${msg.t}\n`);
+      process.exit(ExitCode.CRASH);
+    }
+    startChild(msg.config, control);
+  });
+  control.on('close', () => {
+    if (!started) process.exit(ExitCode.OK);
+  });
+}
+
+main();
