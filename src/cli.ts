@@ -1,0 +1,79 @@
+/** `spawning [options] module.app [middleware ...]` */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { openListenSocket } from './actors/listen-socket.js';
+import { Pidfile } from './actors/pidfile.js';
+import { dropPrivileges } from './actors/privileges.js';
+import { helpText, parseArgs } from './config/parse-args.js';
+import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './config/validate.js';
+import { SpawningError } from './errors.js';
+import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
+import { runController } from './runtime/controller.js';
+
+const log = (line: string): void => {
+  process.stderr.write(line + '\n');
+};
+
+function version(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv);
+  const { settings } = parsed;
+  if (settings.help) {
+    process.stdout.write(helpText(version()));
+    return 0;
+  }
+  if (settings.version) {
+    process.stdout.write(`spawning ${version()}\n`);
+    return 0;
+  }
+  rejectUnavailable(parsed);
+  validateApp(parsed);
+  const python = resolvePython(settings.python);
+  const socket = await openListenSocket(listenAddress(parsed), settings.backlog);
+  const pidfile = settings.pidfile ? new Pidfile(path.resolve(settings.pidfile)) : null;
+  pidfile?.write(process.pid);
+  if (settings.chuid) dropPrivileges(settings.chuid);
+  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
+  return runController({
+    socket,
+    processes: settings.processes,
+    deadmanTimeout: settings.deadmanTimeout,
+    pidfile,
+    log,
+    childConfig: {
+      args: parsed.args,
+      factory: settings.factory,
+      python,
+      threads: settings.threads,
+      processes: settings.processes,
+      backlog: settings.backlog,
+      host: socket.unixPath ? 'localhost' : socket.host,
+      port: socket.port,
+      unixPath: socket.unixPath,
+      keepalive: !settings.noKeepalive,
+      keepaliveTimeout: settings.keepaliveTimeout,
+      headersTimeout: settings.headersTimeout,
+      maxHeaderSize: settings.maxHeaderSize,
+      maxBodySize: settings.maxBodySize,
+      accessLog: settings.accessLogFile === '-' ? '-' : settings.accessLogFile === '/dev/null' ? '/dev/null' : path.resolve(settings.accessLogFile),
+      deadmanTimeout: settings.deadmanTimeout,
+      statsInterval: 1000,
+      pythonPath: [PYTHON_PACKAGE_DIR],
+    },
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof SpawningError) {
+      log(err.format());
+      process.exit(err.exitCode);
+    }
+    log(`spawning: internal error: ${err instanceof Error ? err.message : String(err)} [SPAWNING_ERR_INTERNAL]`);
+    process.exit(1);
+  },
+);
