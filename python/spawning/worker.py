@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import msgpack  # noqa: F401
     except ImportError:
-        from .channel import send_raw_load_error
+        from .bare_frame import send_raw_load_error
 
         send_raw_load_error(
             args.channel_fd,

@@ -1,0 +1,5 @@
+raise ValueError("boom at import")
+
+
+def app(environ, start_response):
+    return []
