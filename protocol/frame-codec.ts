@@ -17,6 +17,8 @@ export const packr = new Packr({
   mapsAsObjects: true,
   encodeUndefinedAsNil: true,
   int64AsType: 'number',
+  // fixmap/map16/map32 by size, as Python's msgpack writes, so both ends emit identical bytes.
+  variableMapSize: true,
 });
 
 export class FrameError extends Error {

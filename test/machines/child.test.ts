@@ -96,7 +96,7 @@ describe('child machine (model-based)', () => {
     }
   });
 
-  it('a load error exits with the worker's exit code', () => {
+  it("a load error exits with the worker's exit code", () => {
     for (const p of paths) {
       replay(
         p.steps.map((s) => s.event),

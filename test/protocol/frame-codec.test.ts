@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { FrameBatcher, FrameDecoder, FrameError, MAX_FRAME, encodeFrame } from '../../protocol/frame-codec.js';
+
+interface Vector {
+  name: string;
+  value: unknown;
+  frame: string;
+}
+const vectors = (JSON.parse(readFileSync(new URL('../../../protocol/vectors.json', import.meta.url), 'utf8')) as { vectors: Vector[] }).vectors;
+
+function fromJson(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(fromJson);
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if (Object.keys(o).length === 1 && typeof o.$bin === 'string') return Buffer.from(o.$bin, 'hex');
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, fromJson(x)]));
+  }
+  return v;
+}
+
+describe('frame codec', () => {
+  it('encodes every shared vector byte for byte as Python does', () => {
+    for (const v of vectors) assert.equal(encodeFrame(fromJson(v.value)).toString('hex'), v.frame, v.name);
+  });
+
+  it('decodes every vector, split at every byte boundary', () => {
+    for (const v of vectors) {
+      const frame = Buffer.from(v.frame, 'hex');
+      for (let cut = 0; cut <= frame.length; cut++) {
+        const d = new FrameDecoder();
+        const got = [...d.push(frame.subarray(0, cut)), ...d.push(frame.subarray(cut))];
+        assert.deepEqual(got, [fromJson(v.value)], `${v.name} cut at ${cut}`);
+      }
+    }
+  });
+
+  it('refuses a frame longer than MAX_FRAME', () => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(MAX_FRAME + 1);
+    assert.throws(() => new FrameDecoder().push(head), FrameError);
+  });
+
+  it('batches the frames of one event-loop turn into one write', async () => {
+    const writes: Buffer[] = [];
+    const b = new FrameBatcher({ write: (d) => (writes.push(d), true) });
+    for (let i = 0; i < 100; i++) b.send([20, i]);
+    assert.equal(writes.length, 0);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(writes.length, 1);
+    const got = new FrameDecoder().push(writes[0]!);
+    assert.equal(got.length, 100);
+    assert.deepEqual(got[99], [20, 99]);
+  });
+});
