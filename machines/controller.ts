@@ -1,16 +1,23 @@
 /**
- * Lifecycle of the controller: start the children, keep their number up
- * (respawning with backoff), stop gracefully or at once, and give up on an
- * app that cannot load before anything was ever served.
+ * Lifecycle of the controller: start the children, keep their number up,
+ * replace them without a gap (graceful reload, memory/age eviction), scale
+ * with TTIN/TTOU, and stop gracefully or at once.
  *
  * Pure: the runtime (src/runtime/controller.ts) provides every action and
  * turns process exits, timers and signals into events. Child ids are chosen
  * here, so a path through the machine is fully determined by its events.
+ *
+ * The rule everything hangs on: an old child is told to drain only once its
+ * replacement is ready (its worker imported the app and it is accepting).
+ * A reload replaces every slot at once and commits only when all the new
+ * children are ready; if one cannot load the app, the new ones drain and the
+ * old generation keeps serving.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { LoadError } from '../protocol/worker-messages.js';
 
 export type ChildState = 'starting' | 'ready' | 'draining';
+export type ReplaceReason = 'memory' | 'age';
 
 export interface ChildRecord {
   id: number;
@@ -20,13 +27,19 @@ export interface ChildRecord {
 }
 
 export interface ControllerContext {
+  /** Slots to fill (--processes, changed by TTIN/TTOU). */
   processes: number;
+  /** The code generation serving now. */
   generation: number;
   nextId: number;
   children: ChildRecord[];
   /** Consecutive failed starts per slot; drives the respawn delay. */
   attempts: number[];
   everReady: boolean;
+  /** A reload was asked for while another operation ran: run it next. */
+  reloadPending: boolean;
+  /** The child being replaced, and its replacement. */
+  replacing: { oldId: number; newId: number; reason: ReplaceReason } | null;
   loadError: LoadError | null;
   exitCode: number;
 }
@@ -40,8 +53,13 @@ export type ControllerEvent =
   | { type: 'CHILD_READY'; id: number }
   | { type: 'CHILD_LOAD_ERROR'; id: number; error: LoadError; code: number }
   | { type: 'CHILD_EXIT'; id: number }
+  | { type: 'CHILD_DEADMAN'; id: number }
   | { type: 'RESPAWN_DUE'; slot: number }
   | { type: 'CHILD_HEALTHY'; slot: number }
+  | { type: 'RELOAD' }
+  | { type: 'REPLACE'; id: number; reason: ReplaceReason }
+  | { type: 'INCREASE' }
+  | { type: 'DECREASE' }
   | { type: 'STOP' }
   | { type: 'STOP_NOW' }
   | { type: 'DEADMAN' };
@@ -55,17 +73,28 @@ export function respawnDelay(attempt: number): number {
 }
 
 const without = (children: ChildRecord[], id: number): ChildRecord[] => children.filter((c) => c.id !== id);
+const withState = (children: ChildRecord[], ids: (c: ChildRecord) => boolean, state: ChildState): ChildRecord[] =>
+  children.map((c) => (ids(c) ? { ...c, state } : c));
+const live = (c: ChildRecord): boolean => c.state !== 'draining';
+/** Live children of a generation that is not serving yet (a reload in progress). */
+const unborn = (context: ControllerContext) => (c: ChildRecord): boolean => c.generation > context.generation && live(c);
 
 export const controllerMachine = setup({
   types: {} as { context: ControllerContext; events: ControllerEvent; input: ControllerInput },
   actions: {
     spawnChild: (_, _params: { id: number; slot: number; generation: number }) => {},
     drainChild: (_, _params: { id: number }) => {},
+    killChild: (_, _params: { id: number }) => {},
     killAll: () => {},
     scheduleRespawn: (_, _params: { slot: number; delayMs: number }) => {},
     cancelRespawns: () => {},
     announceReady: (_, _params: { ready: number; configured: number }) => {},
     reportChildLoadError: (_, _params: { error: LoadError }) => {},
+    reportReloadStarted: (_, _params: { generation: number }) => {},
+    reportReloaded: (_, _params: { generation: number }) => {},
+    reportReloadFailed: (_, _params: { generation: number; error: LoadError | null }) => {},
+    reportReplaced: (_, _params: { oldId: number; newId: number; reason: ReplaceReason; ok: boolean }) => {},
+    drainChildren: (_, _params: { ids: number[] }) => {},
     startDeadman: () => {},
     closeSocket: () => {},
     exit: (_, _params: { code: number; error: LoadError | null }) => {},
@@ -73,6 +102,13 @@ export const controllerMachine = setup({
   guards: {
     allReady: ({ context }) =>
       context.children.filter((c) => c.state === 'ready' && c.generation === context.generation).length >= context.processes,
+    /** Every slot has a ready child of the generation being loaded. */
+    newGenerationReady: ({ context }) => {
+      const next = context.generation + 1;
+      const ready = new Set(context.children.filter((c) => c.generation === next && c.state === 'ready').map((c) => c.slot));
+      return ready.size >= context.processes;
+    },
+    reloadPending: ({ context }) => context.reloadPending,
     noChildren: ({ context }) => context.children.length === 0,
     neverServed: ({ context }) => !context.everReady,
   },
@@ -85,6 +121,8 @@ export const controllerMachine = setup({
     children: [],
     attempts: Array<number>(input.processes).fill(0),
     everReady: false,
+    reloadPending: false,
+    replacing: null,
     loadError: null,
     exitCode: 0,
   }),
@@ -101,27 +139,64 @@ export const controllerMachine = setup({
       on: {
         CHILD_READY: {
           actions: assign({
-            children: ({ context, event }) => context.children.map((c) => (c.id === event.id ? { ...c, state: 'ready' as const } : c)),
+            children: ({ context, event }) => withState(context.children, (c) => c.id === event.id && c.state === 'starting', 'ready'),
           }),
         },
         CHILD_EXIT: {
           actions: enqueueActions(({ context, event, enqueue }) => {
             const child = context.children.find((c) => c.id === event.id);
             if (!child) return;
+            enqueue.assign({ children: without(context.children, event.id) });
+            // A draining child is expected to go; a child of a reload in progress is the reload's business.
+            if (child.state === 'draining' || child.generation !== context.generation) return;
+            if (context.replacing?.newId === child.id) return;
+            if (child.slot >= context.processes) return;
             const attempt = context.attempts[child.slot] ?? 0;
-            enqueue.assign({
-              children: without(context.children, event.id),
-              attempts: context.attempts.map((a, i) => (i === child.slot ? a + 1 : a)),
-            });
+            enqueue.assign({ attempts: context.attempts.map((a, i) => (i === child.slot ? a + 1 : a)) });
             enqueue({ type: 'scheduleRespawn', params: { slot: child.slot, delayMs: respawnDelay(attempt) } });
+          }),
+        },
+        CHILD_DEADMAN: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (context.children.some((c) => c.id === event.id && c.state === 'draining')) {
+              enqueue({ type: 'killChild', params: { id: event.id } });
+            }
           }),
         },
         RESPAWN_DUE: {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            if (context.children.some((c) => c.slot === event.slot)) return;
-            const child: ChildRecord = { id: context.nextId, slot: event.slot, generation: context.generation, state: 'starting' };
+            const slot = event.slot;
+            if (slot >= context.processes) return;
+            if (context.children.some((c) => c.slot === slot && live(c) && c.generation === context.generation)) return;
+            const child: ChildRecord = { id: context.nextId, slot, generation: context.generation, state: 'starting' };
             enqueue.assign({ children: [...context.children, child], nextId: context.nextId + 1 });
-            enqueue({ type: 'spawnChild', params: { id: child.id, slot: child.slot, generation: child.generation } });
+            enqueue({ type: 'spawnChild', params: { id: child.id, slot, generation: child.generation } });
+          }),
+        },
+        INCREASE: {
+          actions: enqueueActions(({ context, enqueue }) => {
+            const slot = context.processes;
+            const child: ChildRecord = { id: context.nextId, slot, generation: context.generation, state: 'starting' };
+            enqueue.assign({
+              processes: slot + 1,
+              attempts: [...context.attempts, 0],
+              children: [...context.children, child],
+              nextId: context.nextId + 1,
+            });
+            enqueue({ type: 'spawnChild', params: { id: child.id, slot, generation: child.generation } });
+          }),
+        },
+        DECREASE: {
+          actions: enqueueActions(({ context, enqueue }) => {
+            if (context.processes <= 1) return;
+            const slot = context.processes - 1;
+            const leaving = context.children.filter((c) => c.slot === slot && live(c));
+            for (const c of leaving) enqueue({ type: 'drainChild', params: { id: c.id } });
+            enqueue.assign({
+              processes: slot,
+              attempts: context.attempts.slice(0, slot),
+              children: withState(context.children, (c) => c.slot === slot && live(c), 'draining'),
+            });
           }),
         },
         STOP: 'stopping',
@@ -144,6 +219,8 @@ export const controllerMachine = setup({
               target: '#controller.failed',
               actions: assign({ loadError: ({ event }) => event.error, exitCode: ({ event }) => event.code }),
             },
+            // Reloading before the first generation is up would only race it; remember the wish.
+            RELOAD: { actions: assign({ reloadPending: true }) },
           },
         },
         running: {
@@ -151,10 +228,123 @@ export const controllerMachine = setup({
             assign({ everReady: true }),
             { type: 'announceReady', params: ({ context }) => ({ ready: context.children.length, configured: context.processes }) },
           ],
+          initial: 'steady',
           on: {
-            CHILD_LOAD_ERROR: { actions: { type: 'reportChildLoadError', params: ({ event }) => ({ error: event.error }) } },
             CHILD_HEALTHY: {
               actions: assign({ attempts: ({ context, event }) => context.attempts.map((a, i) => (i === event.slot ? 0 : a)) }),
+            },
+          },
+          states: {
+            steady: {
+              always: { guard: 'reloadPending', target: 'reloading' },
+              on: {
+                RELOAD: 'reloading',
+                REPLACE: {
+                  target: 'replacing',
+                  guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.state === 'ready' && c.slot < context.processes),
+                  actions: enqueueActions(({ context, event, enqueue }) => {
+                    const old = context.children.find((c) => c.id === event.id)!;
+                    const child: ChildRecord = { id: context.nextId, slot: old.slot, generation: context.generation, state: 'starting' };
+                    enqueue.assign({
+                      children: [...context.children, child],
+                      nextId: context.nextId + 1,
+                      replacing: { oldId: old.id, newId: child.id, reason: event.reason },
+                    });
+                    enqueue({ type: 'spawnChild', params: { id: child.id, slot: child.slot, generation: child.generation } });
+                  }),
+                },
+                CHILD_LOAD_ERROR: { actions: { type: 'reportChildLoadError', params: ({ event }) => ({ error: event.error }) } },
+              },
+            },
+            reloading: {
+              entry: enqueueActions(({ context, enqueue }) => {
+                const generation = context.generation + 1;
+                const children: ChildRecord[] = [];
+                for (let slot = 0; slot < context.processes; slot++) {
+                  const child: ChildRecord = { id: context.nextId + slot, slot, generation, state: 'starting' };
+                  children.push(child);
+                  enqueue({ type: 'spawnChild', params: { id: child.id, slot, generation } });
+                }
+                enqueue.assign({ children: [...context.children, ...children], nextId: context.nextId + context.processes, reloadPending: false });
+                enqueue({ type: 'reportReloadStarted', params: { generation } });
+              }),
+              always: {
+                guard: 'newGenerationReady',
+                target: 'steady',
+                actions: enqueueActions(({ context, enqueue }) => {
+                  const generation = context.generation + 1;
+                  const old = context.children.filter((c) => c.generation < generation && live(c));
+                  for (const c of old) enqueue({ type: 'drainChild', params: { id: c.id } });
+                  // Also drain surplus new children (a slot removed by TTOU during the reload).
+                  const surplus = context.children.filter((c) => c.generation === generation && c.slot >= context.processes && live(c));
+                  for (const c of surplus) enqueue({ type: 'drainChild', params: { id: c.id } });
+                  enqueue.assign({
+                    generation,
+                    children: withState(context.children, (c) => old.includes(c) || surplus.includes(c), 'draining'),
+                  });
+                  enqueue({ type: 'reportReloaded', params: { generation } });
+                }),
+              },
+              on: {
+                RELOAD: { actions: assign({ reloadPending: true }) },
+                CHILD_LOAD_ERROR: {
+                  guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.generation > context.generation),
+                  target: 'steady',
+                  actions: [
+                    { type: 'drainChildren', params: ({ context }) => ({ ids: context.children.filter(unborn(context)).map((c) => c.id) }) },
+                    assign({ children: ({ context }) => withState(context.children, unborn(context), 'draining') }),
+                    { type: 'reportReloadFailed', params: ({ context, event }) => ({ generation: context.generation + 1, error: event.error }) },
+                  ],
+                },
+                CHILD_EXIT: {
+                  guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.generation > context.generation && live(c)),
+                  target: 'steady',
+                  actions: [
+                    assign({ children: ({ context, event }) => without(context.children, event.id) }),
+                    { type: 'drainChildren', params: ({ context }) => ({ ids: context.children.filter(unborn(context)).map((c) => c.id) }) },
+                    assign({ children: ({ context }) => withState(context.children, unborn(context), 'draining') }),
+                    { type: 'reportReloadFailed', params: ({ context }) => ({ generation: context.generation + 1, error: null }) },
+                  ],
+                },
+              },
+            },
+            replacing: {
+              always: {
+                guard: ({ context }) => context.children.some((c) => c.id === context.replacing?.newId && c.state === 'ready'),
+                target: 'steady',
+                actions: enqueueActions(({ context, enqueue }) => {
+                  const r = context.replacing!;
+                  if (context.children.some((c) => c.id === r.oldId && live(c))) enqueue({ type: 'drainChild', params: { id: r.oldId } });
+                  enqueue.assign({ children: withState(context.children, (c) => c.id === r.oldId, 'draining'), replacing: null });
+                  enqueue({ type: 'reportReplaced', params: { ...r, ok: true } });
+                }),
+              },
+              on: {
+                RELOAD: { actions: assign({ reloadPending: true }) },
+                CHILD_LOAD_ERROR: {
+                  guard: ({ context, event }) => event.id === context.replacing?.newId,
+                  target: 'steady',
+                  actions: enqueueActions(({ context, enqueue }) => {
+                    const r = context.replacing!;
+                    if (context.children.some((c) => c.id === r.newId && live(c))) enqueue({ type: 'drainChild', params: { id: r.newId } });
+                    enqueue.assign({ children: withState(context.children, (c) => c.id === r.newId, 'draining'), replacing: null });
+                    enqueue({ type: 'reportReplaced', params: { ...r, ok: false } });
+                  }),
+                },
+                CHILD_EXIT: {
+                  guard: ({ context, event }) => event.id === context.replacing?.newId,
+                  target: 'steady',
+                  actions: [
+                    assign({ children: ({ context, event }) => without(context.children, event.id) }),
+                    enqueueActions(({ context, enqueue }) => {
+                    const r = context.replacing!;
+                    if (context.children.some((c) => c.id === r.newId && live(c))) enqueue({ type: 'drainChild', params: { id: r.newId } });
+                    enqueue.assign({ children: withState(context.children, (c) => c.id === r.newId, 'draining'), replacing: null });
+                    enqueue({ type: 'reportReplaced', params: { ...r, ok: false } });
+                  }),
+                  ],
+                },
+              },
             },
           },
         },
@@ -164,14 +354,15 @@ export const controllerMachine = setup({
       entry: [
         'cancelRespawns',
         enqueueActions(({ context, enqueue }) => {
-          for (const c of context.children) enqueue({ type: 'drainChild', params: { id: c.id } });
-          enqueue.assign({ children: context.children.map((c) => ({ ...c, state: 'draining' as const })) });
+          for (const c of context.children) if (live(c)) enqueue({ type: 'drainChild', params: { id: c.id } });
+          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, replacing: null });
         }),
         'startDeadman',
       ],
       always: { guard: 'noChildren', target: 'stopped' },
       on: {
         CHILD_EXIT: { actions: assign({ children: ({ context, event }) => without(context.children, event.id) }) },
+        CHILD_DEADMAN: { actions: { type: 'killChild', params: ({ event }) => ({ id: event.id }) } },
         DEADMAN: { target: 'stopped', actions: 'killAll' },
       },
     },

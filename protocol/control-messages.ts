@@ -37,7 +37,8 @@ export interface ChildConfig {
 
 export type ToChild =
   | { t: 'start'; config: ChildConfig; generation: number; slot: number }
-  | { t: 'drain' };
+  | { t: 'drain' }
+  | { t: 'reopen-logs' };
 
 export interface ChildStats {
   requests: number;

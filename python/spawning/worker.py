@@ -203,8 +203,9 @@ class Worker:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    # Ctrl-C in a terminal reaches the whole process group; the controller decides.
+    # Ctrl-C and a terminal hangup reach the whole process group; the controller decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         import msgpack  # noqa: F401
     except ImportError:

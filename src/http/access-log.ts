@@ -46,6 +46,7 @@ export function formatAccessLine(r: AccessRecord, time: string): string {
 export class AccessLog {
   readonly enabled: boolean;
   #stream: fs.WriteStream | null = null;
+  readonly #target: string;
   #lines: string[] = [];
   #scheduled = false;
   #second = -1;
@@ -54,12 +55,26 @@ export class AccessLog {
   /** `target`: "-" for stdout, "/dev/null" for off, otherwise a file appended to. */
   constructor(target: string) {
     this.enabled = target !== '/dev/null';
-    if (!this.enabled) return;
-    this.#stream = target === '-' ? fs.createWriteStream('', { fd: 1, autoClose: false }) : fs.createWriteStream(target, { flags: 'a' });
-    this.#stream.on('error', (err) => {
+    this.#target = target;
+    if (this.enabled) this.#stream = this.#open();
+  }
+
+  #open(): fs.WriteStream {
+    const target = this.#target;
+    const stream = target === '-' ? fs.createWriteStream('', { fd: 1, autoClose: false }) : fs.createWriteStream(target, { flags: 'a' });
+    stream.on('error', (err) => {
       process.stderr.write(`spawning: access log ${target}: ${err.message}\n`);
-      this.#stream = null;
+      if (this.#stream === stream) this.#stream = null;
     });
+    return stream;
+  }
+
+  /** SIGUSR1: reopen the file (after logrotate moved it). */
+  reopen(): void {
+    if (!this.enabled || this.#target === '-') return;
+    this.#flush();
+    this.#stream?.end();
+    this.#stream = this.#open();
   }
 
   write(record: AccessRecord): void {

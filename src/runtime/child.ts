@@ -31,6 +31,9 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   let statsTimer: NodeJS.Timeout | undefined;
   let server: http.Server | null = null;
   let draining = false;
+  // Open client connections: a drain waits for them too, since closing an idle keep-alive
+  // connection races a request the client may be sending on it right now.
+  let connections = 0;
   let lastExit: { worker: PythonWorker; code: number | null; signal: NodeJS.Signals | null; failed: number } | null = null;
   let readyInfo: WorkerInfo = { pid: 0, python: '', threads: config.threads, app: '', factory: config.factory };
 
@@ -45,9 +48,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     maxWaiting: 1024,
     accessLog,
     onIdle: () => {
-      if (!draining) return;
-      server?.closeIdleConnections();
-      actor.send({ type: 'IDLE' });
+      if (draining && connections === 0) actor.send({ type: 'IDLE' });
     },
   });
 
@@ -107,6 +108,13 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           server.headersTimeout = config.headersTimeout * 1000;
           server.keepAliveTimeout = config.keepaliveTimeout * 1000;
           server.on('checkContinue', relay.checkContinue);
+          server.on('connection', (socket: net.Socket) => {
+            connections++;
+            socket.once('close', () => {
+              connections--;
+              if (draining && connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
+            });
+          });
           server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
             if (!socket.writable) return socket.destroy();
             const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
@@ -127,15 +135,17 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
         stopAccepting: () => {
           draining = true;
           relay.drain();
-          server?.close();
-          server?.closeIdleConnections();
+          // net.Server's close, not http.Server's: stop accepting but leave idle keep-alive
+          // connections open, so a request already on its way over one is answered (with
+          // Connection: close) instead of lost; they end at their keep-alive timeout.
+          if (server) net.Server.prototype.close.call(server);
           control.send({ t: 'draining', inflight: relay.inflight });
         },
         startDeadman: () => {
           setTimeout(() => actor.send({ type: 'DEADMAN' }), config.deadmanTimeout * 1000).unref();
         },
         checkIdle: () => {
-          if (relay.inflight === 0) actor.send({ type: 'IDLE' });
+          if (relay.inflight === 0 && connections === 0) actor.send({ type: 'IDLE' });
         },
         shutdownWorker: () => {
           if (worker) worker.send([WorkerTag.SHUTDOWN]);
@@ -158,10 +168,13 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     }),
   );
 
-  process.on('SIGINT', () => {}); // Ctrl-C reaches the whole process group; the controller decides
+  // Ctrl-C and a terminal hangup reach the whole process group; the controller decides.
+  process.on('SIGINT', () => {});
+  process.on('SIGHUP', () => {});
   process.on('SIGTERM', () => actor.send({ type: 'DRAIN' }));
   control.on('message', (msg) => {
     if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
+    else if (msg.t === 'reopen-logs') accessLog.reopen();
   });
   control.on('close', () => actor.send({ type: 'DRAIN' }));
 

@@ -2,6 +2,7 @@
  * The controller process: binds the socket, then drives machines/controller.ts
  * with real children, timers and signals. Signal handlers only send events.
  */
+import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
 import { controllerMachine } from '../../machines/controller.js';
 import type { ChildConfig } from '../../protocol/control-messages.js';
@@ -14,7 +15,15 @@ import { ExitCode } from '../../protocol/exit-codes.js';
 
 const HEALTHY_AFTER_MS = 10_000;
 
+const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where})` : ''}`;
+
+export type ControllerActor = ReturnType<typeof createActor<typeof controllerMachine>>;
+
 export interface ControllerOptions {
+  /** Lifecycle events, for the reloader and the status service. */
+  events?: EventEmitter;
+  /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
+  onStart?: (actor: ControllerActor) => void;
   socket: ListenSocket;
   childConfig: ChildConfig;
   processes: number;
@@ -60,14 +69,21 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.on('exit', (code, signal) => {
               clearTimeout(healthy);
               children.delete(id);
-              const snapshot = actor.getSnapshot();
-              if (snapshot.matches('active') && code !== ExitCode.APP_LOAD_ERROR) {
-                log(`spawning: child ${child.pid} (slot ${slot}) exited (${signal ?? `code ${code}`}); restarting`);
+              const record = actor.getSnapshot().context.children.find((c) => c.id === id);
+              if (actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR) {
+                log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
               }
               actor.send({ type: 'CHILD_EXIT', id });
             });
           },
-          drainChild: (_, { id }) => children.get(id)?.send({ t: 'drain' }),
+          drainChild: (_, { id }) => drain(id),
+          drainChildren: (_, { ids }) => ids.forEach(drain),
+          killChild: (_, { id }) => {
+            const child = children.get(id);
+            if (!child) return;
+            log(`spawning: child ${child.pid} still busy ${opts.deadmanTimeout}s after it was told to drain; killing it`);
+            child.kill('SIGKILL');
+          },
           killAll: () => {
             for (const c of children.values()) c.kill('SIGKILL');
           },
@@ -84,7 +100,25 @@ export function runController(opts: ControllerOptions): Promise<number> {
           },
           announceReady: (_, { ready, configured }) => log(`spawning: ready (${ready}/${configured} children)`),
           reportChildLoadError: (_, { error }) =>
-            log(`spawning: a restarted child cannot load the app: ${error.message}${error.where ? ` (${error.where})` : ''}; retrying with backoff`),
+            log(`spawning: a restarted child cannot load the app: ${oneLine(error)}; retrying with backoff`),
+          reportReloadStarted: (_, { generation }) => {
+            log(`spawning: reloading: starting generation ${generation}`);
+            opts.events?.emit('reload-started', generation);
+          },
+          reportReloaded: (_, { generation }) => {
+            log(`spawning: reloaded: generation ${generation} is serving`);
+            opts.events?.emit('reloaded', generation);
+          },
+          reportReloadFailed: (_, { generation, error }) => {
+            log(`spawning: reload failed: generation ${generation} ${error ? `cannot load the app: ${oneLine(error)}` : 'exited before it was ready'}; the old code keeps serving`);
+            if (error?.traceback) log(error.traceback.trimEnd());
+            opts.events?.emit('reload-failed', generation, error);
+          },
+          reportReplaced: (_, { oldId, newId, reason, ok }) => {
+            const why = reason === 'memory' ? 'memory limit' : 'max age';
+            log(ok ? `spawning: replaced child #${oldId} by #${newId} (${why})` : `spawning: replacement #${newId} for child #${oldId} failed to start (${why}); keeping the old one`);
+            opts.events?.emit('replaced', oldId, newId, reason, ok);
+          },
           startDeadman: () => {
             setTimeout(() => actor.send({ type: 'DEADMAN' }), (opts.deadmanTimeout + 1) * 1000).unref();
           },
@@ -107,10 +141,24 @@ export function runController(opts: ControllerOptions): Promise<number> {
       { input: { processes: opts.processes } },
     );
 
+    const drain = (id: number): void => {
+      const child = children.get(id);
+      if (!child) return;
+      child.send({ t: 'drain' });
+      // The child enforces its own deadman; this catches a child too stuck to do even that.
+      setTimeout(() => actor.send({ type: 'CHILD_DEADMAN', id }), (opts.deadmanTimeout + 2) * 1000).unref();
+    };
+
     // Handlers only turn signals into events (gunicorn's arbiter habit).
     process.on('SIGTERM', () => actor.send({ type: 'STOP' }));
     process.on('SIGINT', () => actor.send({ type: ++interrupts > 1 ? 'STOP_NOW' : 'STOP' }));
-    process.on('SIGHUP', () => log('spawning: SIGHUP ignored: graceful reload is not available in this version yet'));
+    process.on('SIGHUP', () => actor.send({ type: 'RELOAD' }));
+    process.on('SIGTTIN', () => actor.send({ type: 'INCREASE' }));
+    process.on('SIGTTOU', () => actor.send({ type: 'DECREASE' }));
+    process.on('SIGUSR1', () => {
+      for (const c of children.values()) c.send({ t: 'reopen-logs' });
+    });
+    opts.onStart?.(actor);
     actor.start();
     actor.send({ type: 'START' });
   });

@@ -14,12 +14,17 @@ const LOAD_ERROR = { kind: 'module-not-found', message: "No module named 'x'", w
 
 function eventsFor(s: Snapshot): ControllerEvent[] {
   const events: ControllerEvent[] = [{ type: 'START' }, { type: 'STOP' }, { type: 'STOP_NOW' }, { type: 'DEADMAN' }];
+  // Events that add children are offered only while few are alive, so the model stays finite.
+  const roomy = s.context.children.length < 3;
+  if (roomy) events.push({ type: 'RELOAD' });
   for (const c of s.context.children) {
     events.push({ type: 'CHILD_READY', id: c.id }, { type: 'CHILD_EXIT', id: c.id });
     events.push({ type: 'CHILD_LOAD_ERROR', id: c.id, error: LOAD_ERROR, code: 3 });
+    events.push({ type: 'CHILD_DEADMAN', id: c.id });
+    if (roomy) events.push({ type: 'REPLACE', id: c.id, reason: 'memory' });
   }
   for (let slot = 0; slot < s.context.processes; slot++) {
-    if (!s.context.children.some((c) => c.slot === slot)) events.push({ type: 'RESPAWN_DUE', slot });
+    if (roomy && !s.context.children.some((c) => c.slot === slot)) events.push({ type: 'RESPAWN_DUE', slot });
     events.push({ type: 'CHILD_HEALTHY', slot });
   }
   return events;
@@ -27,28 +32,47 @@ function eventsFor(s: Snapshot): ControllerEvent[] {
 
 /** Ids grow forever; the shape that matters is per slot: its state and a capped attempt count. */
 function serialize(s: Snapshot): string {
-  const slots = [...s.context.children].sort((a, b) => a.slot - b.slot).map((c) => `${c.slot}:${c.state}`);
-  return JSON.stringify([s.value, slots, s.context.attempts.map((a) => Math.min(a, 2)), s.context.everReady, s.status]);
+  const gen = s.context.generation;
+  const slots = [...s.context.children]
+    .map((c) => `${c.slot}:${c.state}:${Math.max(-1, c.generation - gen)}:${c.id === s.context.replacing?.newId ? 'new' : ''}`)
+    .sort();
+  return JSON.stringify([s.value, s.context.processes, slots, s.context.attempts.map((a) => Math.min(a, 1)), s.context.everReady, s.context.reloadPending, s.status]);
 }
 
 interface Effects {
   log: string[];
+  drained: number[];
+  killedIds: number[];
   spawned: number;
+  spawnedThisStep: number;
   respawnDelays: Map<number, number[]>;
   exitCode: number | null;
   killed: boolean;
 }
 
-function replay(events: ControllerEvent[], check: (s: Snapshot, fx: Effects, e: ControllerEvent) => void): void {
-  const fx: Effects = { log: [], spawned: 0, respawnDelays: new Map(), exitCode: null, killed: false };
+function replay(
+  events: ControllerEvent[],
+  check: (s: Snapshot, fx: Effects, e: ControllerEvent, before: Snapshot) => void,
+  processes = 1,
+): void {
+  const fx: Effects = { log: [], drained: [], killedIds: [], spawned: 0, spawnedThisStep: 0, respawnDelays: new Map(), exitCode: null, killed: false };
   const actor = createActor(
     controllerMachine.provide({
       actions: {
         spawnChild: () => {
           fx.spawned++;
+          fx.spawnedThisStep++;
           fx.log.push('spawn');
         },
-        drainChild: () => fx.log.push('drain'),
+        drainChild: (_, { id }) => {
+          fx.log.push('drain');
+          fx.drained.push(id);
+        },
+        drainChildren: (_, { ids }) => {
+          fx.log.push('drain');
+          fx.drained.push(...ids);
+        },
+        killChild: (_, { id }) => fx.killedIds.push(id),
         killAll: () => {
           fx.killed = true;
           fx.log.push('kill');
@@ -61,26 +85,33 @@ function replay(events: ControllerEvent[], check: (s: Snapshot, fx: Effects, e: 
         },
       },
     }),
-    { input: { processes: 2 } },
+    { input: { processes } },
   );
   actor.start();
   for (const e of events) {
+    const before = actor.getSnapshot();
+    fx.drained = [];
+    fx.killedIds = [];
+    fx.spawnedThisStep = 0;
     actor.send(e);
-    check(actor.getSnapshot(), fx, e);
+    check(actor.getSnapshot(), fx, e, before);
   }
 }
 
+// One slot keeps the state space small enough to walk whole (reload and replacement each add a child);
+// two-slot sequences and TTIN/TTOU are checked by the explicit sequences below.
 const paths = getShortestPaths(controllerMachine, {
-  input: { processes: 2 },
+  input: { processes: 1 },
   events: eventsFor,
   serializeState: serialize,
-  limit: 20_000,
+  limit: 200_000,
 });
 
 describe('controller machine (model-based)', () => {
   it('reaches every kind of state', () => {
     const reached = new Set(paths.map((p) => JSON.stringify(p.state.value)));
-    for (const v of ['"idle"', '{"active":"starting"}', '{"active":"running"}', '"stopping"', '"stopped"', '"killed"', '"failed"']) {
+    const running = (sub: string): string => JSON.stringify({ active: { running: sub } });
+    for (const v of ['"idle"', '{"active":"starting"}', running('steady'), running('reloading'), running('replacing'), '"stopping"', '"stopped"', '"killed"', '"failed"']) {
       assert.ok(reached.has(v), `no path reaches ${v}`);
     }
     assert.ok(paths.length > 50, `only ${paths.length} paths`);
@@ -130,15 +161,87 @@ describe('controller machine (model-based)', () => {
     for (const p of paths) {
       replay(
         p.steps.map((s) => s.event),
-        (s, fx) => {
-          if (s.value === 'stopping' || s.status === 'done') {
-            const after = fx.log.lastIndexOf('spawn');
-            const drainOrKill = Math.max(fx.log.indexOf('drain'), fx.log.indexOf('kill'), fx.log.indexOf('closeSocket'));
-            if (drainOrKill >= 0) assert.ok(after < drainOrKill, 'spawned after stopping began');
+        (_s, fx, e, before) => {
+          if (before.matches('stopping') || before.status === 'done') assert.equal(fx.spawnedThisStep, 0, `spawned on ${e.type} while stopping`);
+        },
+      );
+    }
+  });
+
+  it('drains a serving child only once a ready replacement holds its slot (or the slot was removed)', () => {
+    for (const p of paths) {
+      replay(
+        p.steps.map((s) => s.event),
+        (s, fx, e, before) => {
+          if (!s.matches('active') || e.type === 'DECREASE') return;
+          for (const id of fx.drained) {
+            const old = before.context.children.find((c) => c.id === id)!;
+            if (old.state !== 'ready' || old.generation > before.context.generation) continue; // failed new children may go at once
+            const successor = s.context.children.find((c) => c.slot === old.slot && c.id !== id && c.state === 'ready');
+            assert.ok(successor, `child ${id} (slot ${old.slot}) drained after ${e.type} with no ready successor`);
           }
         },
       );
     }
+  });
+
+  it('kills a draining child only after its deadman fired', () => {
+    for (const p of paths) {
+      replay(
+        p.steps.map((s) => s.event),
+        (_s, fx, e) => {
+          for (const id of fx.killedIds) assert.ok(e.type === 'CHILD_DEADMAN' && e.id === id, `child ${id} killed on ${e.type}`);
+        },
+      );
+    }
+  });
+
+  it('never loses a reload asked for during another operation', () => {
+    let sawPending = false;
+    for (const p of paths) {
+      replay(
+        p.steps.map((s) => s.event),
+        (s) => {
+          if (s.context.reloadPending) sawPending = true;
+          assert.ok(!(s.matches({ active: { running: 'steady' } }) && s.context.reloadPending), 'a pending reload was dropped');
+        },
+      );
+    }
+    assert.ok(sawPending, 'no path queues a reload');
+  });
+
+  it('a failed reload keeps the old generation serving', () => {
+    const events: ControllerEvent[] = [
+      { type: 'START' }, { type: 'CHILD_READY', id: 1 }, { type: 'CHILD_READY', id: 2 },
+      { type: 'RELOAD' }, { type: 'CHILD_READY', id: 3 },
+      { type: 'CHILD_LOAD_ERROR', id: 4, error: LOAD_ERROR, code: 3 },
+    ];
+    let last: Snapshot | undefined;
+    const drained: number[] = [];
+    replay(events, (s, fx) => {
+      last = s;
+      drained.push(...fx.drained);
+    }, 2);
+    assert.deepEqual(drained.sort(), [3, 4]);
+    assert.equal(last!.context.generation, 1);
+    assert.deepEqual(last!.context.children.filter((c) => c.state === 'ready' && c.generation === 1).map((c) => c.id), [1, 2]);
+  });
+
+  it('a reload drains the old generation once every new child is ready', () => {
+    const events: ControllerEvent[] = [
+      { type: 'START' }, { type: 'CHILD_READY', id: 1 }, { type: 'CHILD_READY', id: 2 },
+      { type: 'RELOAD' }, { type: 'RELOAD' }, { type: 'CHILD_READY', id: 3 }, { type: 'CHILD_READY', id: 4 },
+    ];
+    const drained: number[][] = [];
+    let last: Snapshot | undefined;
+    replay(events, (s, fx) => {
+      drained.push([...fx.drained]);
+      last = s;
+    }, 2);
+    assert.deepEqual(drained.slice(0, 6).flat(), [], 'nothing drains before both new children are ready');
+    assert.deepEqual(drained[6]!.sort(), [1, 2]);
+    assert.equal(last!.context.generation, 2);
+    assert.ok(last!.matches({ active: { running: 'reloading' } }), 'the coalesced second reload starts right away');
   });
 
   it('respawn delays grow for a slot that keeps failing', () => {
@@ -151,7 +254,7 @@ describe('controller machine (model-based)', () => {
     let delays: number[] = [];
     replay(events, (_s, fx) => {
       delays = fx.respawnDelays.get(0) ?? [];
-    });
+    }, 2);
     assert.deepEqual(delays, [0, 1, 2, 3, 4, 5, 6, 7].map(respawnDelay));
     assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 800]);
     assert.equal(respawnDelay(20), 10_000);
