@@ -31,6 +31,8 @@ export interface ChildConfig {
   deadmanTimeout: number;
   /** Milliseconds between `stats` messages. */
   statsInterval: number;
+  /** 'dev': the worker reports the files of imported modules. */
+  reload: string | null;
   /** Extra Python path entries (the worker package's directory first). */
   pythonPath: string[];
 }
@@ -52,4 +54,5 @@ export type FromChild =
   | { t: 'load-error'; error: LoadError }
   | { t: 'worker-exit'; pid: number; code: number | null; signal: string | null; inflight: number }
   | ({ t: 'stats' } & ChildStats)
-  | { t: 'draining'; inflight: number };
+  | { t: 'draining'; inflight: number }
+  | { t: 'modules'; files: string[] };

@@ -18,6 +18,7 @@ export const WorkerTag = {
   FILE: 22,
   FAIL: 23,
   WINDOW_BODY: 24,
+  MODULES: 25,
 } as const;
 
 /** Each direction of each request starts with this many bytes of credit. */
@@ -59,4 +60,5 @@ export type FromWorker =
   | [typeof WorkerTag.RESPONSE, number, string, HeaderList, Uint8Array]
   | [typeof WorkerTag.FILE, number, string, number, number]
   | [typeof WorkerTag.FAIL, number, string]
-  | [typeof WorkerTag.WINDOW_BODY, number, number];
+  | [typeof WorkerTag.WINDOW_BODY, number, number]
+  | [typeof WorkerTag.MODULES, string[]];

@@ -9,6 +9,7 @@ import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './
 import { SpawningError } from './errors.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
 import { runController } from './runtime/controller.js';
+import { startReloader } from './runtime/reloader.js';
 
 const log = (line: string): void => {
   process.stderr.write(line + '\n');
@@ -37,8 +38,17 @@ async function main(argv: string[]): Promise<number> {
   pidfile?.write(process.pid);
   if (settings.chuid) dropPrivileges(settings.chuid);
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
+  const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log) : null;
+  let requestReload = (): void => {};
+  reloader?.watch(settings.watch);
   return runController({
     socket,
+    maxMemory: settings.maxMemory,
+    maxAge: settings.maxAge,
+    onModules: (files) => reloader?.watch(files),
+    onStart: (actor) => {
+      requestReload = () => actor.send({ type: 'RELOAD' });
+    },
     processes: settings.processes,
     deadmanTimeout: settings.deadmanTimeout,
     pidfile,
@@ -62,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       deadmanTimeout: settings.deadmanTimeout,
       statsInterval: 1000,
       pythonPath: [PYTHON_PACKAGE_DIR],
+      reload: settings.reload,
     },
   });
 }

@@ -259,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             },
         ]
     )
+    if options.get("reload") == "dev":
+        from .module_files import report_modules
+
+        report_modules(lambda files: channel.send([tags.MODULES, files]))
     worker.serve()
     # Give in-flight requests (already aborted if the child vanished) a moment to run close().
     deadline = time.monotonic() + 2.0

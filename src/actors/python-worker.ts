@@ -25,6 +25,7 @@ export class PythonWorker extends EventEmitter<PythonWorkerEvents> {
       processes: config.processes,
       host: config.host,
       port: config.port,
+      reload: config.reload,
     };
     const pythonPath = [...config.pythonPath, process.env.PYTHONPATH].filter(Boolean).join(':');
     this.process = spawn(

@@ -44,7 +44,7 @@ interface Exchange {
   backlog: RequestFrame[] | null;
 }
 
-export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown]>;
+export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown] | [typeof WorkerTag.MODULES, unknown]>;
 
 const PLAIN = 'text/plain; charset=utf-8';
 

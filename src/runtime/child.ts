@@ -61,6 +61,9 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
       case WorkerTag.LOAD_ERROR:
         loadError = msg[1];
         return;
+      case WorkerTag.MODULES:
+        control.send({ t: 'modules', files: msg[1] });
+        return;
       default:
         relay.onMessage(msg as RequestFrame);
     }

@@ -5,6 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
 import { controllerMachine } from '../../machines/controller.js';
+import { chooseAgeEviction, chooseMemoryEviction, type ChildSample } from '../../machines/eviction-policy.js';
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
@@ -14,6 +15,7 @@ import { AppLoadError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
 const HEALTHY_AFTER_MS = 10_000;
+const SAMPLE_INTERVAL_MS = 1000;
 
 const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where})` : ''}`;
 
@@ -24,6 +26,12 @@ export interface ControllerOptions {
   events?: EventEmitter;
   /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
   onStart?: (actor: ControllerActor) => void;
+  /** Source files a worker reported (--reload=dev). */
+  onModules?: (files: string[]) => void;
+  /** Bytes; replace children while the total RSS is above it. */
+  maxMemory: number | null;
+  /** Seconds; replace children older than this. */
+  maxAge: number | null;
   socket: ListenSocket;
   childConfig: ChildConfig;
   processes: number;
@@ -42,6 +50,7 @@ export function describeLoadError(error: LoadError, code: number): SpawningError
 export function runController(opts: ControllerOptions): Promise<number> {
   const { socket, childConfig, log } = opts;
   const children = new Map<number, ChildHandle>();
+  const samples = new Map<number, ChildSample>();
   const respawnTimers = new Set<NodeJS.Timeout>();
   let interrupts = 0;
 
@@ -56,8 +65,20 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.on('message', (msg) => {
               switch (msg.t) {
                 case 'ready':
+                  samples.set(id, { id, rss: 0, initialRss: 0, readyAt: Date.now() });
                   healthy = setTimeout(() => actor.send({ type: 'CHILD_HEALTHY', slot }), HEALTHY_AFTER_MS);
                   actor.send({ type: 'CHILD_READY', id });
+                  return;
+                case 'stats': {
+                  const sample = samples.get(id);
+                  if (sample) {
+                    sample.rss = msg.rss;
+                    if (sample.initialRss === 0) sample.initialRss = msg.rss;
+                  }
+                  return;
+                }
+                case 'modules':
+                  opts.onModules?.(msg.files);
                   return;
                 case 'load-error':
                   actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: ExitCode.APP_LOAD_ERROR });
@@ -69,6 +90,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.on('exit', (code, signal) => {
               clearTimeout(healthy);
               children.delete(id);
+              samples.delete(id);
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
               if (actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR) {
                 log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
@@ -158,6 +180,29 @@ export function runController(opts: ControllerOptions): Promise<number> {
     process.on('SIGUSR1', () => {
       for (const c of children.values()) c.send({ t: 'reopen-logs' });
     });
+    if (opts.maxMemory !== null || opts.maxAge !== null) {
+      const sampler = setInterval(() => {
+        const snapshot = actor.getSnapshot();
+        if (!snapshot.matches({ active: { running: 'steady' } })) return;
+        const serving = snapshot.context.children.filter((c) => c.state === 'ready' && c.generation === snapshot.context.generation);
+        const candidates = serving.map((c) => samples.get(c.id)).filter((c): c is ChildSample => c !== undefined && c.rss > 0);
+        if (opts.maxMemory !== null) {
+          const total = process.memoryUsage.rss() + [...samples.values()].reduce((sum, c) => sum + c.rss, 0);
+          const id = chooseMemoryEviction(opts.maxMemory, total, candidates);
+          if (id !== null) {
+            const mb = (n: number): string => `${Math.round(n / 1048576)}M`;
+            log(`spawning: total RSS ${mb(total)} is over --max-memory ${mb(opts.maxMemory)}; replacing child #${id} (${mb(samples.get(id)!.rss)})`);
+            actor.send({ type: 'REPLACE', id, reason: 'memory' });
+            return;
+          }
+        }
+        if (opts.maxAge !== null) {
+          const id = chooseAgeEviction(opts.maxAge * 1000, Date.now(), candidates);
+          if (id !== null) actor.send({ type: 'REPLACE', id, reason: 'age' });
+        }
+      }, SAMPLE_INTERVAL_MS);
+      sampler.unref();
+    }
     opts.onStart?.(actor);
     actor.start();
     actor.send({ type: 'START' });
