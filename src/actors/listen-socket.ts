@@ -100,7 +100,13 @@ export async function openListenSocket(listen: Listen, backlog: number): Promise
     if (typeof handle === 'number') throw bindError(`${listen.host}:${listen.port}`, handle);
     const name: { address?: string; port?: number } = {};
     handle.getsockname?.(name);
-    port = name.port ?? listen.port;
+    // libuv defers EADDRINUSE from bind(2) to listen time, in this process; a socket that
+    // came out unbound (port 0) would be auto-bound elsewhere by the helper's listen(2).
+    if (!name.port) {
+      handle.close();
+      throw bindError(`${listen.host}:${listen.port}`, 'EADDRINUSE');
+    }
+    port = name.port;
     host = address;
   }
   const bound = handle;
