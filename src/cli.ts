@@ -70,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
       maxBodySize: settings.maxBodySize,
       accessLog: settings.accessLogFile === '-' ? '-' : settings.accessLogFile === '/dev/null' ? '/dev/null' : path.resolve(settings.accessLogFile),
       deadmanTimeout: settings.deadmanTimeout,
-      statsInterval: 1000,
+      statsInterval: 500,
       pythonPath: [PYTHON_PACKAGE_DIR],
       reload: settings.reload,
     },

@@ -15,7 +15,7 @@ import { AppLoadError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
 const HEALTHY_AFTER_MS = 10_000;
-const SAMPLE_INTERVAL_MS = 1000;
+const SAMPLE_INTERVAL_MS = 500;
 
 const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where})` : ''}`;
 
