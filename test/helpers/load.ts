@@ -12,6 +12,8 @@ export interface LoadReport {
   reasons: Map<string, number>;
   /** Milliseconds, one per answered request. */
   latencies: number[];
+  /** performance.now() when each of those requests was sent. */
+  starts: number[];
   bodies: Map<string, number>;
 }
 
@@ -22,7 +24,7 @@ export interface Load {
 
 export function startLoad(port: number, path = '/', concurrency = 16, validate?: (body: string) => boolean): Load {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const report: LoadReport = { sent: 0, ok: 0, failed: 0, reasons: new Map(), latencies: [], bodies: new Map() };
+  const report: LoadReport = { sent: 0, ok: 0, failed: 0, reasons: new Map(), latencies: [], starts: [], bodies: new Map() };
   let running = true;
   const fail = (reason: string): void => {
     report.failed++;
@@ -38,6 +40,7 @@ export function startLoad(port: number, path = '/', concurrency = 16, validate?:
         res.on('data', (d: string) => (body += d));
         res.on('end', () => {
           report.latencies.push(performance.now() - started);
+          report.starts.push(started);
           if (res.statusCode !== 200) fail(`status ${res.statusCode}`);
           else if (validate && !validate(body)) fail(`body ${body.slice(0, 40)}`);
           else {
