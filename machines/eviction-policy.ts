@@ -30,7 +30,7 @@ export function chooseMemoryEviction(limit: number, total: number, children: rea
 /** Up to 10% of max-age, fixed per child id, so children started together do not restart together. */
 export function ageJitter(id: number, maxAgeMs: number): number {
   let h = (id * 2654435761) >>> 0; // Knuth's multiplicative hash
-  h ^= h >>> 16;
+  h = (h ^ (h >>> 16)) >>> 0;
   return Math.floor(((h % 1000) / 1000) * 0.1 * maxAgeMs);
 }
 
