@@ -11,6 +11,7 @@ import type { LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
+import { forwardSignals } from '../actors/signals.js';
 import { AppLoadError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
@@ -40,10 +41,10 @@ export interface ControllerOptions {
   log: (line: string) => void;
 }
 
-export function describeLoadError(error: LoadError, code: number): SpawningError {
+/** The one line a startup load error ends the controller with; `app` is the first positional as given. */
+export function describeLoadError(error: LoadError, code: number, app: string): SpawningError {
   if (error.kind === 'python-packages' || code === ExitCode.ENV_ERROR) return new PythonEnvError(error.message);
-  const where = error.where ? ` (${error.where})` : '';
-  return new AppLoadError(`cannot load the app: ${error.message}${where}`);
+  return new AppLoadError(`cannot load app '${app}': ${oneLine(error)}`);
 }
 
 /** Runs until the controller stops; resolves with the exit code. */
@@ -52,7 +53,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
   const children = new Map<number, ChildHandle>();
   const samples = new Map<number, ChildSample>();
   const respawnTimers = new Set<NodeJS.Timeout>();
-  let interrupts = 0;
+  let processes = opts.processes;
 
   return new Promise((resolve) => {
     const actor = createActor(
@@ -110,6 +111,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             for (const c of children.values()) c.kill('SIGKILL');
           },
           scheduleRespawn: (_, { slot, delayMs }) => {
+            log(`spawning: restarting slot ${slot} in ${delayMs} ms`);
             const timer = setTimeout(() => {
               respawnTimers.delete(timer);
               actor.send({ type: 'RESPAWN_DUE', slot });
@@ -149,9 +151,10 @@ export function runController(opts: ControllerOptions): Promise<number> {
           },
           exit: (_, { code, error }) => {
             for (const t of respawnTimers) clearTimeout(t);
+            removeSignalHandlers();
             opts.pidfile?.remove(process.pid);
             if (error) {
-              const err = describeLoadError(error, code);
+              const err = describeLoadError(error, code, childConfig.args[0] ?? '');
               log(err.format());
               resolve(err.exitCode);
             } else {
@@ -171,14 +174,17 @@ export function runController(opts: ControllerOptions): Promise<number> {
       setTimeout(() => actor.send({ type: 'CHILD_DEADMAN', id }), (opts.deadmanTimeout + 2) * 1000).unref();
     };
 
-    // Handlers only turn signals into events (gunicorn's arbiter habit).
-    process.on('SIGTERM', () => actor.send({ type: 'STOP' }));
-    process.on('SIGINT', () => actor.send({ type: ++interrupts > 1 ? 'STOP_NOW' : 'STOP' }));
-    process.on('SIGHUP', () => actor.send({ type: 'RELOAD' }));
-    process.on('SIGTTIN', () => actor.send({ type: 'INCREASE' }));
-    process.on('SIGTTOU', () => actor.send({ type: 'DECREASE' }));
-    process.on('SIGUSR1', () => {
-      for (const c of children.values()) c.send({ t: 'reopen-logs' });
+    actor.subscribe((snapshot) => {
+      if (snapshot.context.processes !== processes) {
+        log(`spawning: now ${snapshot.context.processes} children (was ${processes})`);
+        processes = snapshot.context.processes;
+      }
+    });
+    const removeSignalHandlers = forwardSignals({
+      send: (event) => actor.send(event),
+      reopenLogs: () => {
+        for (const c of children.values()) c.send({ t: 'reopen-logs' });
+      },
     });
     if (opts.maxMemory !== null || opts.maxAge !== null) {
       const sampler = setInterval(() => {

@@ -45,6 +45,30 @@ function assertNoFailures(report: LoadReport): void {
   assert.ok(report.ok > 100, `only ${report.ok} requests answered`);
 }
 
+/** Python workers alive in a process group. */
+function groupWorkers(pgid: number): number {
+  let n = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('spawning.worker')) n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
 /** Resident memory of every process in a process group, bytes. */
 function groupRss(pgid: number): number {
   let total = 0;
@@ -158,6 +182,57 @@ describe('lifecycle', { concurrency: 2 }, () => {
     // Sampling every 500 ms and a replacement's start-up let it overshoot a little, never run away.
     assert.ok(peak < limit + 400 * 1024 * 1024, `peak RSS ${Math.round(peak / 1048576)}M`);
     console.log(`max-memory: peak ${Math.round(peak / 1048576)}M, unchecked growth ${Math.round(unchecked / 1048576)}M, ${replaced.length} replacements`);
+    await server.stop('SIGTERM');
+  });
+
+  test('reloads asked for during a reload coalesce into one more', async () => {
+    const server = await startServer({ args: ['--processes', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
+    const load = startLoad(server.port, '/', 8);
+    for (let i = 0; i < 4; i++) server.proc.kill('SIGHUP');
+    await server.waitForStderr(/reloaded: generation 3 is serving/);
+    await sleep(1500);
+    assert.doesNotMatch(server.stderr(), /generation 4/);
+    assertNoFailures(await load.stop());
+    await server.stop('SIGTERM');
+  });
+
+  test('TTIN adds a child and TTOU drains one, without a failed request', async () => {
+    const server = await startServer({ args: ['--processes', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
+    const pgid = server.proc.pid!;
+    const load = startLoad(server.port, '/', 8);
+    assert.equal(groupWorkers(pgid), 2);
+    server.proc.kill('SIGTTIN');
+    await server.waitForStderr(/now 3 children \(was 2\)/);
+    await until(() => groupWorkers(pgid) === 3);
+    server.proc.kill('SIGTTOU');
+    server.proc.kill('SIGTTOU');
+    await server.waitForStderr(/now 1 children \(was 2\)/);
+    await until(() => groupWorkers(pgid) === 1);
+    await sleep(300);
+    assertNoFailures(await load.stop());
+    await server.stop('SIGTERM');
+  });
+
+  test('SIGUSR1 reopens the access log after it was rotated away', async () => {
+    const dir = appDir({});
+    dirs.push(dir);
+    const log = path.join(dir, 'access.log');
+    const server = await startServer({ args: ['--processes', '1', '-l', log, 'lifecycle_apps:pid'] });
+    await freshGet(`${server.url}/before`);
+    await until(() => readFileSync(log, 'utf8').includes('/before'));
+    const { renameSync } = await import('node:fs');
+    renameSync(log, log + '.1');
+    server.proc.kill('SIGUSR1');
+    await sleep(300);
+    await freshGet(`${server.url}/after`);
+    await until(() => {
+      try {
+        return readFileSync(log, 'utf8').includes('/after');
+      } catch {
+        return false;
+      }
+    });
+    assert.doesNotMatch(readFileSync(log + '.1', 'utf8'), /\/after/);
     await server.stop('SIGTERM');
   });
 
