@@ -1,8 +1,13 @@
-"""Framed msgpack channel to the child (see protocol/PROTOCOL.md).
+"""The worker channel: length-prefixed msgpack frames on a socket (protocol/PROTOCOL.md).
 
-Frame: ``uint32 big-endian length | msgpack value``. Writes from every thread
-are combined: whichever thread finds the write lock free sends everything
-queued in one ``sendall``, so concurrent responses share a syscall.
+    +--------+--------+--------+--------+----------------------+
+    |  payload length N (uint32, big-endian) | N bytes msgpack  |
+    +--------+--------+--------+--------+----------------------+
+
+Writes from every thread are combined (flat combining): a sender queues its
+frame, and whichever thread finds the write lock free sends everything queued
+in one ``sendall``. Concurrent responses therefore share a syscall without a
+writer thread's hand-off on the fast path.
 """
 
 from __future__ import annotations
@@ -14,43 +19,48 @@ from typing import Any
 
 import msgpack
 
+from .log import log
 from .tags import MAX_FRAME
 
 _HEADER = struct.Struct(">I")
-_pack = msgpack.Packer(use_bin_type=True).pack
+_pack_header = _HEADER.pack
+_unpack_header = _HEADER.unpack_from
+_unpackb = msgpack.unpackb
+_RECV_SIZE = 256 * 1024
 
 
-def encode_frame(value: Any) -> bytes:
-    body = _pack(value)
-    return _HEADER.pack(len(body)) + body
+def encode_frame(value: Any, _packer: msgpack.Packer = msgpack.Packer(use_bin_type=True)) -> bytes:
+    body: bytes = _packer.pack(value)
+    return _pack_header(len(body)) + body
 
 
 class ProtocolError(Exception):
-    pass
+    """The peer broke the framing; the channel cannot be trusted any further."""
 
 
 class FrameReader:
     """Splits a byte stream into decoded frames."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._rest = b""
 
     def feed(self, data: bytes) -> list[Any]:
-        buf = self._buf
-        buf += data
+        if self._rest:
+            data = self._rest + data
+        size = len(data)
+        view = memoryview(data)
         out: list[Any] = []
         off = 0
-        size = len(buf)
         while size - off >= 4:
-            (n,) = _HEADER.unpack_from(buf, off)
+            (n,) = _unpack_header(view, off)
             if n > MAX_FRAME:
                 raise ProtocolError(f"frame of {n} bytes exceeds the {MAX_FRAME}-byte limit")
-            if size - off - 4 < n:
+            end = off + 4 + n
+            if end > size:
                 break
-            out.append(msgpack.unpackb(buf[off + 4 : off + 4 + n], raw=False))
-            off += 4 + n
-        if off:
-            del buf[:off]
+            out.append(_unpackb(view[off + 4 : end], raw=False))
+            off = end
+        self._rest = data[off:] if off < size else b""
         return out
 
 
@@ -62,8 +72,9 @@ class Channel:
         self._write_lock = threading.Lock()
         self._reader = FrameReader()
         self.closed = False
-        # While corked (the inline reader is handling a batch), sends only queue.
-        self._corked = False
+        # Set by the inline loop while it handles a batch: sends only queue, and
+        # the loop flushes once per batch.
+        self.corked = False
 
     # -- writing -------------------------------------------------------------
 
@@ -71,47 +82,52 @@ class Channel:
         frame = encode_frame(value)
         with self._queue_lock:
             self._queue.append(frame)
-        if not self._corked:
+        if not self.corked:
             self.flush()
 
-    def cork(self) -> None:
-        self._corked = True
-
-    def uncork(self) -> None:
-        self._corked = False
-        self.flush()
-
     def flush(self) -> None:
+        """Sends everything queued, unless another thread is already doing so."""
         while True:
             if not self._write_lock.acquire(blocking=False):
                 return  # the holder re-checks the queue after releasing
             try:
-                with self._queue_lock:
-                    pending, self._queue = self._queue, []
-                if pending and not self.closed:
-                    try:
-                        self._sock.sendall(pending[0] if len(pending) == 1 else b"".join(pending))
-                    except OSError:
-                        self.closed = True
+                self._write_pending()
             finally:
                 self._write_lock.release()
-            with self._queue_lock:
-                if not self._queue:
-                    return
+            if not self._queue:
+                return
+
+    def drain(self) -> None:
+        """Blocks until everything queued so far is written (before exiting)."""
+        with self._write_lock:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        with self._queue_lock:
+            pending, self._queue = self._queue, []
+        if pending and not self.closed:
+            try:
+                self._sock.sendall(pending[0] if len(pending) == 1 else b"".join(pending))
+            except OSError:
+                self.closed = True
 
     # -- reading -------------------------------------------------------------
 
     def receive(self) -> list[Any] | None:
-        """Blocks for the next batch of frames; None at EOF."""
+        """Blocks for the next batch of frames; None at EOF or on a broken frame."""
         while True:
             try:
-                data = self._sock.recv(262144)
+                data = self._sock.recv(_RECV_SIZE)
             except OSError:
                 data = b""
             if not data:
                 self.closed = True
                 return None
-            frames = self._reader.feed(data)
+            try:
+                frames = self._reader.feed(data)
+            except (ProtocolError, ValueError) as exc:
+                log(f"closing the channel: {exc}")
+                self.closed = True
+                return None
             if frames:
                 return frames
-

@@ -67,13 +67,14 @@ def _import_module(module: str) -> Any:
 
 
 def _get_attr(obj: Any, module: str, attrs: list[str]) -> Any:
-    path = module
+    where = getattr(obj, "__file__", None) or ""
+    path = f"module '{module}'"
     for attr in attrs:
         try:
             obj = getattr(obj, attr)
         except AttributeError:
-            raise LoadError("attribute-missing", f"'{path}' has no attribute '{attr}'", getattr(obj, "__file__", "") or "") from None
-        path = f"{path}.{attr}"
+            raise LoadError("attribute-missing", f"{path} has no attribute '{attr}'", where, traceback.format_exc()) from None
+        path = f"'{module}.{attr}'" if path.startswith("module") else f"{path[:-1]}.{attr}'"
     return obj
 
 
@@ -86,7 +87,7 @@ def import_object(name: str) -> Any:
         try:
             obj = _import_module(module)
         except ModuleNotFoundError as exc:
-            raise LoadError("module-not-found", f"No module named '{exc.name}'") from None
+            raise LoadError("module-not-found", f"No module named '{exc.name}'", "", traceback.format_exc()) from None
         return _get_attr(obj, module, attr.split("."))
 
     if not _DOTTED.match(name) or "." not in name:
@@ -102,7 +103,8 @@ def import_object(name: str) -> Any:
             continue
         return _get_attr(obj, module, parts[i:])
     assert first_missing is not None
-    raise LoadError("module-not-found", f"No module named '{first_missing.name}'")
+    tb = "".join(traceback.format_exception(type(first_missing), first_missing, first_missing.__traceback__))
+    raise LoadError("module-not-found", f"No module named '{first_missing.name}'", "", tb)
 
 
 def ensure_cwd_importable() -> None:

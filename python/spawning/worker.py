@@ -1,8 +1,9 @@
 """The Python worker: ``python -m spawning.worker --channel-fd 3 --options-json JSON``.
 
 Imports the app through the factory, reports READY (or LOAD_ERROR and exits
-3), then reads request frames from the child and runs them on a thread pool
-(``threads >= 2``) or inline on the reader thread (``threads == 1``).
+3), then reads request frames from the child and runs them on a fixed pool of
+threads (``threads >= 2``) or inline on the reader thread (``threads == 1``).
+Its own log lines go to stderr; stdout belongs to the app.
 """
 
 from __future__ import annotations
@@ -16,15 +17,28 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import exit_codes, tags
 
-_LOG_PREFIX = f"[spawning worker {os.getpid()}]"
+if TYPE_CHECKING:  # the real imports wait until msgpack is known to be installed
+    import queue
+
+    from .channel import Channel
+    from .wsgi import Request, WsgiApp
+
+# How long in-flight requests get to run close() after the child has gone.
+_EXIT_GRACE = 1.0
 
 
-def _log(message: str) -> None:
-    sys.stderr.write(f"{_LOG_PREFIX} {message}\n")
+def hard_exit(code: int) -> NoReturn:
+    """Exits now: daemon threads may be stuck inside the app, and a normal exit would wait on them."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,39 +48,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_app(options: dict[str, Any]) -> Any:
-    from .loader import LoadError, ensure_cwd_importable, import_object
-
-    ensure_cwd_importable()
-    factory_name = options.get("factory") or "spawning.wsgi_factory.config_factory"
-    factory = import_object(factory_name)
-    try:
-        config = factory(dict(options))
-    except LoadError:
-        raise
-    except BaseException as exc:
-        import traceback
-
-        raise LoadError("factory-error", f"factory '{factory_name}' raised {type(exc).__name__}: {exc}", "", traceback.format_exc()) from None
-    if not isinstance(config, dict) or not isinstance(config.get("app_factory"), str):
-        raise LoadError("factory-error", f"factory '{factory_name}' did not return a config dict naming an 'app_factory'")
-    app_factory = import_object(config["app_factory"])
-    app = app_factory(config)
-    if not callable(app):
-        raise LoadError("not-callable", f"app_factory '{config['app_factory']}' returned a {type(app).__name__}, not a WSGI callable")
-    return app
+def _load_error_frame(kind: str, message: str) -> list[Any]:
+    return [tags.LOAD_ERROR, {"kind": kind, "message": message, "where": "", "traceback": ""}]
 
 
 class Worker:
-    def __init__(self, channel: Any, app: Any, options: dict[str, Any]) -> None:
+    """Dispatches the child's frames to requests and runs them."""
+
+    def __init__(self, channel: Channel, app: WsgiApp, options: dict[str, Any]) -> None:
         from .wsgi import FileWrapper, Flow, Request, Responder
 
         self.channel = channel
         self.threads = int(options.get("threads", 1))
         self.inline = self.threads == 1
         self.flow = Flow(channel, self.pump if self.inline else None)
-        self.requests: dict[int, Any] = {}
-        self.Request = Request
+        self.requests: dict[int, Request] = {}
+        self._new_request = Request
         base = {
             "wsgi.version": (1, 0),
             "wsgi.errors": sys.stderr,
@@ -77,128 +74,170 @@ class Worker:
             "wsgi.file_wrapper": FileWrapper,
         }
         self.responder = Responder(app, channel, self.flow, base)
-        self.pending: deque[Any] = deque()  # inline mode: requests not started yet
+        self.pending: deque[Request] = deque()  # inline mode: requests not started yet
         self.shutting_down = False
         self.done = threading.Event()
         if not self.inline:
             import queue
 
-            self.queue: Any = queue.SimpleQueue()
+            self.queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
             for i in range(self.threads):
                 threading.Thread(target=self._pool_loop, name=f"spawning-{i}", daemon=True).start()
 
-    # -- dispatch of incoming frames (reader thread) ---------------------------
+    # -- incoming frames (reader thread, or the inline app's pump) -------------
 
     def dispatch(self, frames: list[Any]) -> None:
         requests = self.requests
+        cond = self.flow.cond
         for msg in frames:
             tag = msg[0]
-            if tag == tags.REQUEST:
-                req = self.Request(msg[1], msg[2], msg[3], self.flow)
+            if tag == 1:  # REQUEST; the literal keeps the hottest branch cheap
+                req = self._new_request(msg[1], msg[2], msg[3], self.responder)
                 requests[req.id] = req
                 if self.inline:
                     self.pending.append(req)
                 else:
                     self.queue.put(req)
             elif tag == tags.BODY:
-                req = requests.get(msg[1])
-                if req is not None:
-                    with self.flow.cond:
-                        req.input.feed(msg[2])
-                        self.flow.cond.notify_all()
+                found = requests.get(msg[1])
+                if found is not None:
+                    with cond:
+                        found.input.feed(msg[2])
+                        cond.notify_all()
             elif tag == tags.WINDOW_RESPONSE:
-                req = requests.get(msg[1])
-                if req is not None:
-                    with self.flow.cond:
-                        req.credit += msg[2]
-                        self.flow.cond.notify_all()
+                found = requests.get(msg[1])
+                if found is not None:
+                    with cond:
+                        found.credit += msg[2]
+                        cond.notify_all()
             elif tag == tags.BODY_END:
-                req = requests.get(msg[1])
-                if req is not None:
-                    with self.flow.cond:
-                        req.input.end()
-                        self.flow.cond.notify_all()
+                found = requests.get(msg[1])
+                if found is not None:
+                    with cond:
+                        found.input.end()
+                        cond.notify_all()
             elif tag == tags.ABORT:
-                req = requests.get(msg[1])
-                if req is not None:
-                    with self.flow.cond:
-                        req.aborted = True
-                        self.flow.cond.notify_all()
+                found = requests.get(msg[1])
+                if found is not None:
+                    with cond:
+                        found.aborted = True
+                        cond.notify_all()
             elif tag == tags.SHUTDOWN:
                 self.begin_shutdown()
             else:
-                _log(f"ignoring unknown frame tag {tag!r}")
+                from .log import log
+
+                log(f"ignoring a frame with unknown tag {tag!r}")
 
     def pump(self) -> bool:
-        """Reads and dispatches one batch of frames; False at EOF."""
+        """Inline mode: reads and dispatches one batch while the app waits; False at EOF."""
         self.channel.flush()
         frames = self.channel.receive()
         if frames is None:
-            self._abort_all()
+            self.abort_all()
             return False
         self.dispatch(frames)
         return True
 
     # -- running requests ------------------------------------------------------
 
-    def _run(self, req: Any) -> None:
+    def _run(self, req: Request) -> None:
         try:
-            self.responder.handle(req)
-        finally:
-            self.requests.pop(req.id, None)
-            if self.shutting_down and not self.requests:
-                self.done.set()
+            terminal = self.responder.handle(req)
+        except BaseException as exc:  # a bug of ours must not cost a pool thread or leave the id open
+            from .log import log
+
+            log(f"internal error while answering request {req.id}: {type(exc).__name__}: {exc}")
+            terminal = [tags.FAIL, req.id, "internal error in the worker"]
+        # Forget the id first: the child may reuse it as soon as it reads the terminal frame.
+        self.requests.pop(req.id, None)
+        self.channel.send(terminal)
+        if self.shutting_down and not self.requests:
+            self.done.set()
 
     def _pool_loop(self) -> None:
         get = self.queue.get
+        run = self._run
         while True:
-            req = get()
-            if req is None:
-                return
-            self._run(req)
+            run(get())
 
     def serve(self) -> None:
+        """Reads frames until SHUTDOWN has been honoured or the channel ends."""
         channel = self.channel
-        if self.inline:
-            while not self.done.is_set():
+        done = self.done
+        while not done.is_set():
+            if self.inline:
                 channel.flush()
-                frames = channel.receive()
-                if frames is None:
-                    self._abort_all()
-                    break
-                channel.cork()
-                try:
-                    self.dispatch(frames)
-                    while self.pending:
-                        self._run(self.pending.popleft())
-                finally:
-                    channel.uncork()
-        else:
-            while not self.done.is_set():
-                frames = channel.receive()
-                if frames is None:
-                    self._abort_all()
-                    break
+            frames = channel.receive()
+            if frames is None:
+                self.abort_all()
+                return
+            if not self.inline:
                 self.dispatch(frames)
+                continue
+            # Frames produced while handling this batch leave in one write.
+            channel.corked = True
+            try:
+                self.dispatch(frames)
+                pending = self.pending
+                while pending:
+                    self._run(pending.popleft())
+            finally:
+                channel.corked = False
+        channel.flush()
 
     def begin_shutdown(self) -> None:
         self.shutting_down = True
-        if not self.requests and not self.pending:
+        if not self.requests:
             self.done.set()
-        elif not self.inline:
-            threading.Thread(target=self._exit_when_done, daemon=True).start()
 
-    def _exit_when_done(self) -> None:
-        self.done.wait()
-        self.channel.flush()
-        os._exit(exit_codes.OK)
-
-    def _abort_all(self) -> None:
+    def abort_all(self) -> None:
         """The child is gone: every request is aborted; nobody is left to answer."""
         with self.flow.cond:
-            for req in self.requests.values():
+            for req in list(self.requests.values()):
                 req.aborted = True
             self.flow.cond.notify_all()
+
+    def exit_when_done(self) -> None:
+        """SIGTERM may arrive while the reader is blocked in recv(); this thread ends the process."""
+        self.done.wait()
+        self.channel.drain()
+        hard_exit(exit_codes.OK)
+
+
+def load_app(options: dict[str, Any]) -> tuple[WsgiApp, dict[str, Any]]:
+    """Factory → config → app_factory → app. Raises LoadError."""
+    import traceback
+
+    from .loader import LoadError, ensure_cwd_importable, import_object
+
+    ensure_cwd_importable()
+    factory_name = options.get("factory") or "spawning.wsgi_factory.config_factory"
+    try:
+        factory = import_object(factory_name)
+    except LoadError as exc:
+        raise LoadError("factory-error", f"factory '{factory_name}': {exc.message}", exc.where, exc.traceback) from None
+    if not callable(factory):
+        raise LoadError("factory-error", f"factory '{factory_name}' is a {type(factory).__name__}, not callable")
+    try:
+        config = factory(dict(options))
+    except LoadError:
+        raise
+    except Exception as exc:
+        raise LoadError("factory-error", f"factory '{factory_name}' raised {type(exc).__name__}: {exc}", "", traceback.format_exc()) from None
+    if not isinstance(config, dict) or not isinstance(config.get("app_factory"), str):
+        raise LoadError("factory-error", f"factory '{factory_name}' did not return a config dict naming an 'app_factory'")
+    app_factory_name: str = config["app_factory"]
+    try:
+        app_factory = import_object(app_factory_name)
+    except LoadError as exc:
+        if exc.kind in ("module-not-found", "attribute-missing", "bad-name"):
+            raise LoadError("factory-error", f"app_factory '{app_factory_name}': {exc.message}", exc.where, exc.traceback) from None
+        raise
+    app = app_factory(config)
+    if not callable(app):
+        raise LoadError("not-callable", f"app_factory '{app_factory_name}' returned a {type(app).__name__}, not a WSGI callable")
+    return app, config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,26 +266,41 @@ def main(argv: list[str] | None = None) -> int:
 
     from .channel import Channel
     from .loader import LoadError
+    from .log import log
 
     channel = Channel(socket.socket(fileno=args.channel_fd))
     try:
         options = json.loads(args.options_json)
-    except ValueError as exc:
-        _log(f"invalid --options-json: {exc}")
+        if not isinstance(options, dict):
+            raise ValueError("not a JSON object")
+        threads = int(options.get("threads", 1))
+    except (ValueError, TypeError) as exc:
+        log(f"invalid --options-json: {exc}")
+        channel.send(_load_error_frame("config", f"invalid --options-json: {exc}"))
         return exit_codes.CONFIG_ERROR
-    threads = int(options.get("threads", 1))
-    if threads < 1:
-        channel.send([tags.LOAD_ERROR, {"kind": "config", "message": "--threads=0 (green threads) is not available yet", "where": "", "traceback": ""}])
+    if threads == 0:
+        channel.send(_load_error_frame("config", "--threads=0 (green threads) is not available yet"))
         return exit_codes.CONFIG_ERROR
+    if threads < 0:
+        channel.send(_load_error_frame("config", f"--threads={threads} must be 1 or more"))
+        return exit_codes.CONFIG_ERROR
+
     try:
-        app = load_app(options)
+        app, config = load_app(options)
     except LoadError as exc:
         channel.send([tags.LOAD_ERROR, exc.as_dict()])
+        return exit_codes.APP_LOAD_ERROR
+    except BaseException as exc:  # an app_factory may raise anything
+        import traceback
+
+        channel.send([tags.LOAD_ERROR, LoadError("factory-error", f"loading the app raised {type(exc).__name__}: {exc}".splitlines()[0], "", traceback.format_exc()).as_dict()])
         return exit_codes.APP_LOAD_ERROR
 
     worker = Worker(channel, app, options)
     signal.signal(signal.SIGTERM, lambda *_: worker.begin_shutdown())
-    args_list = options.get("args") or []
+    threading.Thread(target=worker.exit_when_done, name="spawning-exit", daemon=True).start()
+    positional = options.get("args") or []
+    description = config.get("app") or (positional[0] if positional else "") or options.get("factory", "")
     channel.send(
         [
             tags.READY,
@@ -254,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                 "pid": os.getpid(),
                 "python": platform.python_version(),
                 "threads": threads,
-                "app": args_list[0] if args_list else "",
-                "factory": options.get("factory", ""),
+                "app": str(description),
+                "factory": str(options.get("factory") or "spawning.wsgi_factory.config_factory"),
             },
         ]
     )
@@ -264,12 +318,11 @@ def main(argv: list[str] | None = None) -> int:
 
         report_modules(lambda files: channel.send([tags.MODULES, files]))
     worker.serve()
-    # Give in-flight requests (already aborted if the child vanished) a moment to run close().
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + _EXIT_GRACE
     while worker.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    channel.flush()
-    os._exit(exit_codes.OK)
+        time.sleep(0.005)
+    channel.drain()
+    hard_exit(exit_codes.OK)
 
 
 if __name__ == "__main__":

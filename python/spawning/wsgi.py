@@ -1,30 +1,46 @@
-"""Running one WSGI request (PEP 3333) and turning its response into frames."""
+"""Running one WSGI request (PEP 3333) and turning its response into frames.
+
+A response whose body is a list or tuple goes out as one RESPONSE frame (with
+a Content-Length added when the app gave none). Anything else streams: START
+with the first non-empty chunk, CHUNK per chunk, END; or START, FILE, END for
+a ``wsgi.file_wrapper`` over a regular file, which the child sends itself.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import stat
-import sys
 import threading
 import traceback
-from typing import Any, Callable, Iterable
+from types import TracebackType
+from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Type
 
 from . import tags
 from .channel import Channel
-from .wsgi_input import ClientDisconnected, WsgiInput
+from .log import log
+from .wsgi_input import ClientDisconnected, EmptyInput, WsgiInput
 
 WsgiApp = Callable[..., Iterable[bytes]]
+ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 
+_START, _CHUNK, _END, _RESPONSE, _FILE, _FAIL = tags.START, tags.CHUNK, tags.END, tags.RESPONSE, tags.FILE, tags.FAIL
 _ERROR_BODY = b"Internal Server Error\n"
-_ERROR_HEADERS = ["Content-Type", "text/plain; charset=utf-8", "Content-Length", str(len(_ERROR_BODY))]
+_ERROR_HEADERS = ("Content-Type", "text/plain; charset=utf-8", "Content-Length", str(len(_ERROR_BODY)))
+# Statuses (and HEAD) whose responses carry no body, so no Content-Length is invented.
 _NO_BODY_STATUS = ("1", "204", "304")
+# What Node's http module accepts; anything else would make the child throw.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_STATUS = re.compile(r"[1-9][0-9]{2} [^\r\n]*")
 
 
 class Flow:
     """Where requests wait: for body bytes, for response credit.
 
-    In pool mode a condition variable; in inline mode (one thread) waiting
-    means pumping the channel reader until the condition holds.
+    With a pool, waiting is a condition variable the reader thread notifies.
+    Inline (one thread), waiting means pumping the channel reader until the
+    condition holds; frames for other requests are queued by the dispatcher.
     """
 
     def __init__(self, channel: Channel, pump: Callable[[], bool] | None) -> None:
@@ -41,81 +57,106 @@ class Flow:
             with self.cond:
                 self.cond.wait_for(predicate)
 
-    def wake(self) -> None:
-        with self.cond:
-            self.cond.notify_all()
-
     def grant_body(self, request_id: int, n: int) -> None:
         self._channel.send([tags.WINDOW_BODY, request_id, n])
 
 
 class FileWrapper:
-    """``wsgi.file_wrapper``: the child sends regular files itself."""
+    """``wsgi.file_wrapper``: the child sends regular files itself (see ``file_span``)."""
 
     def __init__(self, filelike: Any, blksize: int = 65536) -> None:
         self.filelike = filelike
         self.blksize = blksize
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
 
-    def __iter__(self) -> Iterable[bytes]:
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+    def __iter__(self) -> Iterator[bytes]:
         read = self.filelike.read
+        blksize = self.blksize
         while True:
-            block = read(self.blksize)
+            block = read(blksize)
             if not block:
                 return
             yield block
 
-    def file_span(self) -> tuple[str, int, int] | None:
-        """(path, offset, size to EOF) when the child can send the file directly."""
+    def file_span(self) -> tuple[str, int] | None:
+        """(path, offset) when the filelike is a regular file the child can open by path."""
         try:
             fd = self.filelike.fileno()
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
-            offset = self.filelike.tell()
-            return os.readlink(f"/proc/self/fd/{fd}"), offset, max(0, st.st_size - offset)
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            # A deleted or replaced file cannot be reopened by name.
+            if not os.path.isabs(path) or path.endswith(" (deleted)"):
+                return None
+            return path, self.filelike.tell()
         except (AttributeError, OSError, ValueError):
             return None
-
-
-class Request:
-    __slots__ = ("id", "environ", "input", "credit", "aborted", "status", "headers", "headers_sent")
-
-    def __init__(self, request_id: int, environ: dict[str, Any], has_body: bool, flow: Flow) -> None:
-        self.id = request_id
-        self.environ = environ
-        self.input = WsgiInput(self, flow, has_body)
-        self.credit = tags.INITIAL_WINDOW
-        self.aborted = False
-        self.status: str | None = None
-        self.headers: list[str] | None = None
-        self.headers_sent = False
 
 
 class _Aborted(Exception):
     """The client went away while the app was producing its response."""
 
 
-def _flatten_headers(headers: Any) -> list[str]:
-    if type(headers) is not list:
-        raise TypeError(f"response headers must be a list, not {type(headers).__name__}")
-    flat: list[str] = []
-    for item in headers:
-        if type(item) is not tuple or len(item) != 2:
-            raise TypeError(f"each response header must be a (name, value) tuple, not {item!r}")
-        name, value = item
-        if type(name) is not str or type(value) is not str:
-            raise TypeError(f"response header name and value must be str: {item!r}")
-        if "\n" in value or "\r" in value or "\n" in name or "\r" in name or ":" in name:
-            raise ValueError(f"invalid characters in response header {item!r}")
-        flat.append(name)
-        flat.append(value)
-    return flat
+class Request:
+    """One request in flight: its input, its response state and its credit."""
 
+    __slots__ = ("id", "environ", "input", "credit", "aborted", "status", "headers", "has_length", "headers_sent", "_out")
 
-def _has_header(flat: list[str], lower_name: str) -> bool:
-    return any(flat[i].lower() == lower_name for i in range(0, len(flat), 2))
+    def __init__(self, request_id: int, environ: dict[str, Any], has_body: bool, out: Responder) -> None:
+        self.id = request_id
+        self.environ = environ
+        self.input: WsgiInput | EmptyInput = WsgiInput(self, out.flow, True) if has_body else EmptyInput(self)
+        self.credit = tags.INITIAL_WINDOW
+        self.aborted = False
+        self.status: str | None = None
+        self.headers: list[str] | None = None
+        self.has_length = False
+        self.headers_sent = False
+        self._out = out
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Callable[[bytes], None]:
+        if exc_info:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called a second time without exc_info")
+        if type(status) is not str or not _STATUS.fullmatch(status):
+            raise ValueError(f"invalid status {status!r}: expected a str like '200 OK'")
+        if type(headers) is not list:
+            raise TypeError(f"response headers must be a list of (name, value) tuples, not {type(headers).__name__}")
+        flat: list[str] = []
+        has_length = False
+        for item in headers:
+            if type(item) is not tuple or len(item) != 2:
+                raise TypeError(f"each response header must be a (name, value) tuple, not {item!r}")
+            name, value = item
+            if type(name) is not str or type(value) is not str:
+                raise TypeError(f"response header name and value must be str: {item!r}")
+            if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+                raise ValueError(f"invalid characters in response header {item!r}")
+            if not has_length and len(name) == 14 and name.lower() == "content-length":
+                has_length = True
+            flat.append(name)
+            flat.append(value)
+        self.headers = flat
+        self.has_length = has_length
+        self.status = status
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if self.status is None:
+            raise AssertionError("write() called before start_response()")
+        if type(data) is not bytes:
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if data:
+            self._out.send_chunk(self, data)
 
 
 class Responder:
@@ -127,78 +168,45 @@ class Responder:
         self.flow = flow
         self.base_environ = base_environ
 
-    def _send_start(self, req: Request) -> None:
-        req.headers_sent = True
-        self.channel.send([tags.START, req.id, req.status, req.headers])
-
-    def _send_chunk(self, req: Request, data: bytes) -> None:
+    def send_chunk(self, req: Request, data: bytes) -> None:
         if req.credit <= 0 and not req.aborted:
             self.flow.wait_for(lambda: req.credit > 0 or req.aborted)
         if req.aborted:
             raise _Aborted()
+        send = self.channel.send
         if not req.headers_sent:
-            self._send_start(req)
+            req.headers_sent = True
+            send([_START, req.id, req.status, req.headers])
         req.credit -= len(data)
-        self.channel.send([tags.CHUNK, req.id, data])
+        send([_CHUNK, req.id, data])
 
-    def handle(self, req: Request) -> None:
-        channel = self.channel
+    def handle(self, req: Request) -> list[Any]:
+        """Runs the app for ``req`` and returns its terminal frame, unsent.
+
+        The caller forgets the request id before sending it, so the child can
+        reuse the id the moment it sees the frame. ``close()`` of the iterable
+        has run by then.
+        """
         if req.aborted:
-            channel.send([tags.END, req.id])
-            return
+            return [_END, req.id]
         environ = req.environ
         environ.update(self.base_environ)
         environ["wsgi.input"] = req.input
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            if exc_info:
-                try:
-                    if req.headers_sent:
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None
-            elif req.status is not None:
-                raise AssertionError("start_response called a second time without exc_info")
-            if type(status) is not str or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
-                raise ValueError(f"invalid status {status!r}: expected a str like '200 OK'")
-            req.headers = _flatten_headers(headers)
-            req.status = status
-            return write
-
-        def write(data: bytes) -> None:
-            if req.status is None:
-                raise AssertionError("write() called before start_response()")
-            if type(data) is not bytes:
-                raise TypeError(f"write() takes bytes, not {type(data).__name__}")
-            if data:
-                self._send_chunk(req, data)
-
         result: Any = None
         try:
-            result = self.app(environ, start_response)
-            if not req.headers_sent and type(result) in (list, tuple):
-                self._respond_whole(req, result)
-            elif not req.headers_sent and isinstance(result, FileWrapper) and self._respond_file(req, result):
-                pass
-            else:
-                for data in result:
-                    if req.aborted:
-                        raise _Aborted()
-                    if data:
-                        if type(data) is not bytes:
-                            raise TypeError(f"the app yielded {type(data).__name__}, not bytes")
-                        self._send_chunk(req, data)
-                if req.status is None:
-                    raise AssertionError("the app returned without calling start_response()")
-                if not req.headers_sent:
-                    self._send_start(req)
-                channel.send([tags.END, req.id])
-        except _Aborted:
-            channel.send([tags.END, req.id])
-        except ClientDisconnected:
-            channel.send([tags.END, req.id])
-        except BaseException as exc:  # the app may raise anything; the worker must answer
-            self._fail(req, exc)
+            result = self.app(environ, req.start_response)
+            kind = type(result)
+            if (kind is list or kind is tuple) and not req.headers_sent:
+                return self._respond_whole(req, result)
+            if kind is FileWrapper and not req.headers_sent and self._respond_file(req, result):
+                return [_END, req.id]
+            return self._respond_stream(req, result)
+        except (_Aborted, ClientDisconnected):
+            return [_END, req.id]
+        except BaseException as exc:  # the app may raise anything; every request gets a terminal frame
+            if req.aborted:
+                return [_END, req.id]
+            return self._fail(req, exc)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -207,58 +215,71 @@ class Responder:
                 except BaseException:
                     self._log_exception(req, "close() of the response iterable raised")
 
-    def _respond_whole(self, req: Request, parts: list[bytes] | tuple[bytes, ...]) -> None:
+    def _respond_stream(self, req: Request, result: Iterable[bytes]) -> list[Any]:
+        send_chunk = self.send_chunk
+        for data in result:
+            if req.aborted:
+                raise _Aborted()
+            if data:
+                if type(data) is not bytes:
+                    raise TypeError(f"the app yielded {type(data).__name__}, not bytes")
+                send_chunk(req, data)
+        if req.status is None:
+            raise AssertionError("the app returned without calling start_response()")
+        if not req.headers_sent:
+            req.headers_sent = True
+            self.channel.send([_START, req.id, req.status, req.headers])
+        return [_END, req.id]
+
+    def _respond_whole(self, req: Request, parts: list[bytes] | tuple[bytes, ...]) -> list[Any]:
+        status = req.status
+        if status is None:
+            raise AssertionError("the app returned without calling start_response()")
         for part in parts:
             if type(part) is not bytes:
                 raise TypeError(f"the app returned {type(part).__name__} in its body list, not bytes")
-        if req.status is None:
-            raise AssertionError("the app returned without calling start_response()")
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         headers = req.headers
         assert headers is not None
-        status = req.status
-        if (
-            not _has_header(headers, "content-length")
-            and not status.startswith(_NO_BODY_STATUS)
-            and req.environ.get("REQUEST_METHOD") != "HEAD"
-        ):
+        if not req.has_length and not status.startswith(_NO_BODY_STATUS) and req.environ.get("REQUEST_METHOD") != "HEAD":
             headers.append("Content-Length")
             headers.append(str(len(body)))
         req.headers_sent = True
-        self.channel.send([tags.RESPONSE, req.id, status, headers, body])
+        return [_RESPONSE, req.id, status, headers, body]
 
     def _respond_file(self, req: Request, wrapper: FileWrapper) -> bool:
-        span = wrapper.file_span()
-        if span is None or req.status is None:
+        """START and FILE (END follows): the bytes never cross the channel. False when the file cannot go by path."""
+        if req.status is None:
             return False
-        path, offset, size = span
+        span = wrapper.file_span()
+        if span is None:
+            return False
+        path, offset = span
         headers = req.headers
         assert headers is not None
-        length = size
-        for i in range(0, len(headers), 2):
-            if headers[i].lower() == "content-length":
-                try:
-                    length = min(size, int(headers[i + 1]))
-                except ValueError:
-                    pass
-                break
-        else:
-            headers.append("Content-Length")
-            headers.append(str(size))
-        self._send_start(req)
-        self.channel.send([tags.FILE, req.id, path, offset, length])
-        self.channel.send([tags.END, req.id])
+        length = -1
+        if req.has_length:
+            for i in range(0, len(headers), 2):
+                if headers[i].lower() == "content-length":
+                    try:
+                        length = int(headers[i + 1])
+                    except ValueError:
+                        pass
+                    break
+        send = self.channel.send
+        req.headers_sent = True
+        send([_START, req.id, req.status, headers])
+        send([_FILE, req.id, path, offset, length])
         return True
 
     def _log_exception(self, req: Request, what: str) -> None:
         method = req.environ.get("REQUEST_METHOD", "")
         path = req.environ.get("PATH_INFO", "")
-        sys.stderr.write(f"[spawning worker {os.getpid()}] {what} ({method} {path}):\n{traceback.format_exc()}")
+        log(f"{what} ({method} {path}):\n{traceback.format_exc().rstrip()}")
 
-    def _fail(self, req: Request, exc: BaseException) -> None:
+    def _fail(self, req: Request, exc: BaseException) -> list[Any]:
         self._log_exception(req, "error in the WSGI application")
         if req.headers_sent:
-            self.channel.send([tags.FAIL, req.id, f"{type(exc).__name__}: {exc}"])
-        else:
-            req.headers_sent = True
-            self.channel.send([tags.RESPONSE, req.id, "500 Internal Server Error", list(_ERROR_HEADERS), _ERROR_BODY])
+            return [_FAIL, req.id, f"{type(exc).__name__}: {exc}".splitlines()[0]]
+        req.headers_sent = True
+        return [_RESPONSE, req.id, "500 Internal Server Error", list(_ERROR_HEADERS), _ERROR_BODY]

@@ -1,10 +1,10 @@
 """``wsgi.input``: the request body, streamed from the child under a credit window.
 
-The child may send INITIAL_WINDOW bytes beyond what it was granted. The worker
-grants again (WINDOW_BODY, the bytes received since the last grant) once the
-app has drained the buffer to half a window, or when the app is blocked
-waiting for more. So the worker holds about a window and a half of body at
-most, unless the app itself asks for more in one ``read(n)``.
+The child may send while ``INITIAL_WINDOW + granted - received`` is positive.
+The worker grants (WINDOW_BODY) the bytes the app has consumed, in batches of
+a quarter window, so the buffer never holds much more than one window. When
+the app blocks for more than is buffered (``read(n)`` with a large ``n``), the
+worker grants everything received so far, so a big read cannot deadlock.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .tags import INITIAL_WINDOW
 if TYPE_CHECKING:
     from .wsgi import Flow, Request
 
-_LOW_WATER = INITIAL_WINDOW // 2
+_GRANT_BATCH = INITIAL_WINDOW // 4
 
 
 class ClientDisconnected(OSError):
@@ -25,31 +25,37 @@ class ClientDisconnected(OSError):
 
 
 class WsgiInput:
-    __slots__ = ("_req", "_flow", "_buf", "_eof", "_received_since_grant")
+    __slots__ = ("_req", "_flow", "_buf", "_eof", "_received", "_consumed", "_granted")
 
     def __init__(self, req: Request, flow: Flow, has_body: bool) -> None:
         self._req = req
         self._flow = flow
         self._buf = bytearray()
         self._eof = not has_body
-        self._received_since_grant = 0
+        # Totals since the request began; credit granted never exceeds bytes received.
+        self._received = 0
+        self._consumed = 0
+        self._granted = 0
 
     # -- fed by the reader (under flow.cond) ---------------------------------
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
-        self._received_since_grant += len(data)
+        if not self._eof:
+            self._buf += data
+            self._received += len(data)
 
     def end(self) -> None:
         self._eof = True
 
     # -- used by the app -----------------------------------------------------
 
-    def _grant(self, blocking: bool) -> None:
-        n = self._received_since_grant
-        if n and not self._eof and (blocking or len(self._buf) <= _LOW_WATER):
-            self._received_since_grant = 0
-            self._flow.grant_body(self._req.id, n)
+    def _credit_upto(self, total: int) -> int:
+        """Records a grant up to ``total`` bytes; the caller sends it outside the lock."""
+        n = total - self._granted
+        if n > 0 and not self._eof and not self._req.aborted:
+            self._granted = total
+            return n
+        return 0
 
     def _wait(self) -> None:
         """Blocks until more data, EOF or abort."""
@@ -58,21 +64,38 @@ class WsgiInput:
             raise ClientDisconnected()
         if self._eof:
             return
-        self._grant(blocking=True)
-        seen = len(self._buf)
-        self._flow.wait_for(lambda: len(self._buf) > seen or self._eof or req.aborted)
+        with self._flow.cond:
+            # Only when the child is (nearly) out of credit: otherwise more is already coming.
+            low = INITIAL_WINDOW + self._granted - self._received <= _GRANT_BATCH
+            grant = self._credit_upto(self._received) if low else 0
+            seen = self._received
+        if grant:
+            self._flow.grant_body(req.id, grant)
+        self._flow.wait_for(lambda: self._received > seen or self._eof or req.aborted)
         if req.aborted:
             raise ClientDisconnected()
 
     def _take(self, n: int) -> bytes:
         with self._flow.cond:
             buf = self._buf
-            data = bytes(buf[:n])
-            del buf[:n]
-            self._grant(blocking=False)
+            if n >= len(buf):
+                data = bytes(buf)
+                buf.clear()
+            else:
+                data = bytes(buf[:n])
+                del buf[:n]
+            self._consumed += len(data)
+            grant = self._credit_upto(self._consumed) if self._consumed - self._granted >= _GRANT_BATCH else 0
+        if grant:
+            self._flow.grant_body(self._req.id, grant)
         return data
 
+    def _check(self) -> None:
+        if self._req.aborted:
+            raise ClientDisconnected()
+
     def read(self, size: int | None = -1) -> bytes:
+        self._check()
         if size is None or size < 0:
             while not self._eof:
                 self._wait()
@@ -82,15 +105,19 @@ class WsgiInput:
         return self._take(size)
 
     def readline(self, size: int | None = -1) -> bytes:
+        self._check()
         limit = -1 if size is None else size
+        start = 0
         while True:
-            idx = self._buf.find(b"\n")
+            idx = self._buf.find(b"\n", start)
             if idx >= 0 and (limit < 0 or idx < limit):
                 return self._take(idx + 1)
             if limit >= 0 and len(self._buf) >= limit:
                 return self._take(limit)
             if self._eof:
                 return self._take(len(self._buf))
+            # Only the new bytes need searching next time.
+            start = len(self._buf)
             self._wait()
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
@@ -113,3 +140,42 @@ class WsgiInput:
         if not line:
             raise StopIteration
         return line
+
+
+class EmptyInput:
+    """``wsgi.input`` of a request without a body: cheaper than a WsgiInput per GET."""
+
+    __slots__ = ("_req",)
+
+    def __init__(self, req: Request) -> None:
+        self._req = req
+
+    def _check(self) -> None:
+        if self._req.aborted:
+            raise ClientDisconnected()
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check()
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._check()
+        return b""
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        self._check()
+        return []
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        self._check()
+        raise StopIteration
+
+    # The reader may still deliver stray frames for a request declared bodiless.
+    def feed(self, data: bytes) -> None:
+        pass
+
+    def end(self) -> None:
+        pass

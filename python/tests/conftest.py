@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,17 +20,31 @@ APPS_DIR = Path(__file__).resolve().parent / "apps"
 
 
 class WorkerHarness:
-    def __init__(self, app: str | list[str], threads: int = 4, python: str = sys.executable, cwd: Path = APPS_DIR, factory: str = "spawning.wsgi_factory.config_factory") -> None:
+    def __init__(
+        self,
+        app: str | list[str],
+        threads: int = 4,
+        python: str = sys.executable,
+        python_flags: tuple[str, ...] = (),
+        cwd: Path = APPS_DIR,
+        factory: str = "spawning.wsgi_factory.config_factory",
+        processes: int = 1,
+        extra_options: dict[str, Any] | None = None,
+    ) -> None:
         self.sock, theirs = socket.socketpair()
         args = [app] if isinstance(app, str) else app
-        options = {"factory": factory, "args": args, "threads": threads, "processes": 1, "host": "127.0.0.1", "port": 8080}
+        options = {"factory": factory, "args": args, "threads": threads, "processes": processes, "host": "127.0.0.1", "port": 8080, **(extra_options or {})}
         env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+        # A file, not a pipe: a chatty worker must never block on a full pipe nobody reads.
+        self._stderr = tempfile.TemporaryFile()
+        self._stdout = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [python, "-m", "spawning.worker", "--channel-fd", str(theirs.fileno()), "--options-json", json.dumps(options)],
+            [python, *python_flags, "-m", "spawning.worker", "--channel-fd", str(theirs.fileno()), "--options-json", json.dumps(options)],
             pass_fds=[theirs.fileno()],
             env=env,
             cwd=str(cwd),
-            stderr=subprocess.PIPE,
+            stdout=self._stdout,
+            stderr=self._stderr,
         )
         theirs.close()
         self.sock.settimeout(10)
@@ -134,8 +149,24 @@ class WorkerHarness:
         return self.proc.returncode
 
     def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read().decode()
+        self._stderr.seek(0)
+        return self._stderr.read().decode()
+
+    def stdout(self) -> str:
+        self._stdout.seek(0)
+        return self._stdout.read().decode()
+
+    def terminal(self, rid: int) -> Any:
+        """Skips CHUNK frames (granting credit) until the request's terminal frame."""
+        while True:
+            msg = self.recv()
+            assert msg is not None, "worker closed the channel"
+            if msg[1] != rid or msg[0] in (18, 22):
+                continue
+            if msg[0] == 19:
+                self.send([5, rid, len(msg[2])])
+                continue
+            return msg
 
 
 @pytest.fixture

@@ -122,3 +122,114 @@ def sendfile_raw(environ, start_response):
     """Unwrapped: the validator's iterator would hide the FileWrapper from the worker."""
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
     return environ["wsgi.file_wrapper"](open(environ["HTTP_X_FILE"], "rb"))
+
+
+@validator
+def environ_dump(environ, start_response):
+    keys = [
+        "wsgi.version", "wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once",
+        "wsgi.input_terminated", "wsgi.url_scheme", "REQUEST_METHOD", "PATH_INFO", "HTTP_X_THING",
+    ]
+    out = {k: environ.get(k) for k in keys}
+    errors = environ["wsgi.errors"]
+    out["errors_is_stderr"] = getattr(errors, "errors", errors) is __import__("sys").stderr  # unwrap the validator
+    out["has_file_wrapper"] = callable(environ["wsgi.file_wrapper"])
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(out).encode()]
+
+
+@validator
+def iterate_lines(environ, start_response):
+    lines = [line.decode() for line in environ["wsgi.input"]]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(lines).encode()]
+
+
+@validator
+def read_sizes(environ, start_response):
+    """read(n) for small n, readline(size), then a read(n) past the end (the validator forbids read())."""
+    inp = environ["wsgi.input"]
+    parts = [inp.read(3), inp.readline(2), inp.readline(), inp.read(1000)]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps([p.decode() for p in parts]).encode()]
+
+
+def no_content(environ, start_response):
+    status = environ["PATH_INFO"].strip("/") or "204 No Content"
+    start_response(status.replace("_", " "), [("Content-Type", "text/plain")])
+    return [b""]
+
+
+def exc_info_after_headers(environ, start_response):
+    """Headers already sent: start_response(exc_info=...) re-raises, the worker sends FAIL."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"partial")
+    try:
+        raise KeyError("late")
+    except KeyError:
+        import sys
+
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"never"]
+
+
+def fail_after_start(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def gen():
+        yield b"first"
+        raise RuntimeError("broke mid-stream")
+
+    return gen()
+
+
+def bad_status(environ, start_response):
+    start_response(200, [("Content-Type", "text/plain")])
+    return [b"x"]
+
+
+def bytes_wrapper(environ, start_response):
+    """A file_wrapper over a BytesIO has no file descriptor: the worker must iterate it."""
+    import io
+
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](io.BytesIO(b"z" * 100000), 8192)
+
+
+def sendfile_range(environ, start_response):
+    """Serves bytes 1000..1999 of a file: offset from tell(), length from Content-Length."""
+    f = open(environ["HTTP_X_FILE"], "rb")
+    f.seek(1000)
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "1000")])
+    return environ["wsgi.file_wrapper"](f)
+
+
+def read_after_abort(environ, start_response):
+    """Blocks in read(); the test aborts; the OSError's text goes to a marker file."""
+    try:
+        environ["wsgi.input"].read()
+        outcome = "read returned"
+    except OSError as exc:
+        outcome = f"OSError: {exc}"
+    with open(environ["HTTP_X_MARKER"], "w") as f:
+        f.write(outcome)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"unused"]
+
+
+def stuck(environ, start_response):
+    time.sleep(60)
+    start_response("200 OK", [])
+    return [b""]
+
+
+def sleep_then_hello(environ, start_response):
+    time.sleep(float(environ.get("QUERY_STRING") or "0.3"))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slept"]
+
+
+def prints(environ, start_response):
+    print("app output on stdout")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]

@@ -1,0 +1,73 @@
+"""Response flow control and ABORT."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from spawning.tags import INITIAL_WINDOW
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_response_stops_at_the_window_until_credit(worker_factory, threads):
+    w = worker_factory("basic.stream", threads=threads)
+    w.ready()
+    total = 10 * 1024 * 1024
+    w.request(1, path=f"/{total}")
+    received = 0
+    w.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        while True:
+            msg = w.recv()
+            if msg[0] == 19:
+                received += len(msg[2])
+    assert INITIAL_WINDOW <= received <= INITIAL_WINDOW + 65536, received
+    w.sock.settimeout(10)
+    # One grant lets exactly that much more through (plus one chunk of overshoot).
+    w.send([5, 1, 131072])
+    more = 0
+    w.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        while True:
+            msg = w.recv()
+            if msg[0] == 19:
+                more += len(msg[2])
+    assert 0 < more <= 131072 + 65536
+    w.sock.settimeout(10)
+    w.send([5, 1, received + more])
+    rest = w.response(1)[2]
+    assert received + more + len(rest) == total
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_abort_while_waiting_for_credit_calls_close_and_ends(worker_factory, tmp_path, threads):
+    marker = tmp_path / "closed"
+    w = worker_factory("basic.endless", threads=threads)
+    w.ready()
+    w.request(1, headers={"HTTP_X_MARKER": str(marker)})
+    assert w.recv()[0] == 18
+    time.sleep(0.2)  # the app is now blocked on credit
+    w.send([4, 1])
+    while True:
+        msg = w.recv()
+        if msg[0] == 20:
+            break
+        assert msg[0] == 19
+    deadline = time.monotonic() + 5
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.read_text() == "closed"
+    # The worker is still serving.
+    w.request(2, headers={"HTTP_X_MARKER": str(tmp_path / "second")})
+    assert w.recv()[:2] == [18, 2]
+
+
+def test_abort_before_the_request_runs_still_ends(worker_factory):
+    w = worker_factory("basic.slow", threads=1)
+    w.ready()
+    # One write, so the inline worker reads all three before it runs anything.
+    w.send([1, 1, w.environ(), False], [1, 2, w.environ(), False], [4, 2])
+    assert w.response(1)[0] == "200 OK"
+    assert w.recv() == [20, 2]

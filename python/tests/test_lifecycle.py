@@ -1,0 +1,143 @@
+"""Threads, shutdown, signals and channel EOF."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+
+def test_thread_pool_runs_requests_concurrently(worker_factory):
+    w = worker_factory("basic.slow", threads=4)
+    w.ready()
+    t0 = time.monotonic()
+    w.send(*[[1, i, w.environ(), False] for i in range(1, 5)])
+    for i in range(1, 5):
+        w.response(i)
+    assert time.monotonic() - t0 < 1.2
+
+
+def test_inline_mode_runs_one_at_a_time(worker_factory):
+    w = worker_factory("basic.sleep_then_hello", threads=1)
+    info = w.ready()
+    assert info["threads"] == 1
+    t0 = time.monotonic()
+    w.send(*[[1, i, w.environ(QUERY_STRING="0.2"), False] for i in range(1, 4)])
+    for i in range(1, 4):
+        assert w.response(i)[2] == b"slept"
+    assert time.monotonic() - t0 >= 0.6
+
+
+def test_shutdown_when_idle_exits_zero(worker_factory):
+    w = worker_factory("basic.hello")
+    w.ready()
+    w.send([6])
+    assert w.proc.wait(5) == 0
+
+
+def test_shutdown_finishes_in_flight_requests(worker_factory):
+    for threads in (1, 4):
+        w = worker_factory("basic.sleep_then_hello", threads=threads)
+        w.ready()
+        w.send([1, 1, w.environ(QUERY_STRING="0.3"), False], [6])
+        assert w.response(1)[2] == b"slept"
+        assert w.proc.wait(5) == 0
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_zero(worker_factory):
+    for threads in (1, 4):
+        w = worker_factory("basic.sleep_then_hello", threads=threads)
+        w.ready()
+        w.request(1, headers={"QUERY_STRING": "0.4"})
+        time.sleep(0.1)
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.response(1)[2] == b"slept"
+        assert w.proc.wait(5) == 0
+
+
+def test_sigterm_when_idle_exits_zero(worker_factory):
+    for threads in (1, 4):
+        w = worker_factory("basic.hello", threads=threads)
+        w.ready()
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(5) == 0
+
+
+def test_sigint_is_ignored(worker_factory):
+    w = worker_factory("basic.hello")
+    w.ready()
+    w.proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    w.request(1)
+    assert w.response(1)[2] == b"Hello, world!"
+
+
+def test_channel_eof_exits_promptly_despite_a_stuck_app(worker_factory):
+    w = worker_factory("basic.stuck", threads=4)
+    w.ready()
+    w.request(1)
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    assert w.close() == 0
+    assert time.monotonic() - t0 < 3
+
+
+def test_channel_eof_aborts_a_request_waiting_for_credit(worker_factory, tmp_path):
+    for threads in (1, 4):
+        marker = tmp_path / f"closed-{threads}"
+        w = worker_factory("basic.endless", threads=threads)
+        w.ready()
+        w.request(1, headers={"HTTP_X_MARKER": str(marker)})
+        assert w.recv()[0] == 18
+        t0 = time.monotonic()
+        assert w.close() == 0
+        assert time.monotonic() - t0 < 3
+        assert marker.read_text() == "closed"
+
+
+def test_threads_zero_is_a_config_error(worker_factory):
+    w = worker_factory("basic.hello", threads=0)
+    assert w.recv() == [17, {"kind": "config", "message": "--threads=0 (green threads) is not available yet", "where": "", "traceback": ""}]
+    assert w.proc.wait(5) == 2
+
+
+def test_ids_are_reused_as_soon_as_the_terminal_frame_arrives(worker_factory):
+    """The child frees an id on the terminal frame and may reuse it at once; the
+    worker must route the new request's BODY frames to the new request."""
+    w = worker_factory("basic.echo", threads=4)
+    w.ready()
+
+    def start(rid: int, n: int) -> None:
+        body = f"{rid}:{n}".encode()
+        w.send([1, rid, w.environ(method="POST", CONTENT_LENGTH=str(len(body))), True], [2, rid, body], [3, rid])
+
+    rounds = {rid: 0 for rid in range(1, 5)}
+    for rid in rounds:
+        start(rid, 0)
+    bodies = {rid: b"" for rid in rounds}
+    finished = 0
+    while finished < 4 * 300:
+        msg = w.recv()
+        rid = msg[1]
+        if msg[0] == 19:
+            bodies[rid] += msg[2]
+        if msg[0] != 20:
+            assert msg[0] in (18, 19), msg
+            continue
+        assert bodies[rid] == f"{rid}:{rounds[rid]}".encode()
+        bodies[rid] = b""
+        finished += 1
+        rounds[rid] += 1
+        if rounds[rid] < 300:
+            start(rid, rounds[rid])
+
+
+def test_reload_dev_reports_module_files(worker_factory):
+    from conftest import APPS_DIR
+
+    w = worker_factory("basic.hello", extra_options={"reload": "dev"})
+    w.ready()
+    msg = w.recv()
+    assert msg[0] == 25
+    files = msg[1]
+    assert str(APPS_DIR / "basic.py") in files
+    assert not any(f.endswith("/json/__init__.py") for f in files)  # the standard library is left out
