@@ -28,7 +28,7 @@ function assertOneLineError(result: CliResult, exitCode: number, mentions: RegEx
 
 const serve = (...rest: string[]): string[] => ['--host', '127.0.0.1', '--port', '0', '--processes', '2', '--python', VENV_PYTHON, ...rest];
 
-describe('bad inputs', { concurrency: 4 }, () => {
+describe('bad inputs', { concurrency: 4, timeout: 120_000 }, () => {
   let dir: string;
   let bareVenvPython: string;
   let busy: net.Server;

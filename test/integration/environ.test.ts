@@ -9,7 +9,7 @@ import { startServer, type RunningServer } from '../helpers/server.js';
 
 type Environ = Record<string, unknown>;
 
-describe('environ', () => {
+describe('environ', { timeout: 120_000 }, () => {
   let server: RunningServer;
 
   before(async () => {
@@ -86,7 +86,7 @@ describe('environ', () => {
   });
 });
 
-describe('middleware', () => {
+describe('middleware', { timeout: 120_000 }, () => {
   let server: RunningServer;
 
   before(async () => {

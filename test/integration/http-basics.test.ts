@@ -13,7 +13,7 @@ import { Connection, exchange, parseResponses, requestHead, responsesComplete } 
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('HTTP and WSGI basics', () => {
+describe('HTTP and WSGI basics', { timeout: 120_000 }, () => {
   let server: RunningServer;
   let dir: string;
   let accessLog: string;

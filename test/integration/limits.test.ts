@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { Connection, exchange, parseResponses, requestHead, responsesComplete } from '../helpers/http.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
-describe('--max-body-size and --no-keepalive', () => {
+describe('--max-body-size and --no-keepalive', { timeout: 120_000 }, () => {
   let server: RunningServer;
 
   before(async () => {
@@ -50,7 +50,7 @@ describe('--max-body-size and --no-keepalive', () => {
   });
 });
 
-describe('--bind unix:PATH', () => {
+describe('--bind unix:PATH', { timeout: 120_000 }, () => {
   let server: RunningServer;
   let dir: string;
   let sock: string;

@@ -10,7 +10,7 @@ import { childPids, workerPids } from '../helpers/processes.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('process failures', () => {
+describe('process failures', { timeout: 120_000 }, () => {
   let server: RunningServer;
 
   before(async () => {

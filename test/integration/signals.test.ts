@@ -6,7 +6,7 @@ import { descendants, isAlive } from '../helpers/processes.js';
 import { startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('signals', () => {
+describe('signals', { timeout: 120_000 }, () => {
   test('SIGTERM: the in-flight slow request completes, then exit 0', async () => {
     const server = await startServer({ args: ['--processes', '2', '-l', '/dev/null', 'integration_apps:app'] });
     const conn = await Connection.open({ port: server.port });

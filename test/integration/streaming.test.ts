@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from '../helpers/server.js';
 
 const MB = 1024 * 1024;
 
-describe('streaming bodies', () => {
+describe('streaming bodies', { timeout: 300_000 }, () => {
   let server: RunningServer;
 
   before(async () => {
@@ -24,7 +24,7 @@ describe('streaming bodies', () => {
     await server?.stop();
   });
 
-  test('a 200 MB upload is streamed to the app, never held whole', async () => {
+  test('a 200 MB upload is streamed to the app, never held whole', { timeout: 120_000 }, async (t) => {
     const piece = randomBytes(MB);
     const pieces = 200;
     const expected = createHash('sha256');
@@ -38,7 +38,7 @@ describe('streaming bodies', () => {
     try {
       const body = await new Promise<string>((resolve, reject) => {
         const req = http.request(
-          { host: '127.0.0.1', port: server.port, method: 'POST', path: '/hash', headers: { 'content-length': String(pieces * MB) } },
+          { host: '127.0.0.1', port: server.port, method: 'POST', path: '/hash', headers: { 'content-length': String(pieces * MB) }, signal: t.signal },
           (res) => {
             let text = '';
             res.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -76,7 +76,7 @@ describe('streaming bodies', () => {
     assert.ok(peakRss < 200 * MB, report);
   });
 
-  test('a client that stops reading a 50 MB response does not make the worker buffer it', async () => {
+  test('a client that stops reading a 50 MB response does not make the worker buffer it', { timeout: 120_000 }, async () => {
     const [worker] = workerPids(server.proc.pid!);
     const [child] = childPids(server.proc.pid!);
     assert.ok(worker && child, 'found the worker and child pids');
