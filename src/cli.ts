@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { openListenSocket } from './actors/listen-socket.js';
 import { Pidfile } from './actors/pidfile.js';
-import { dropPrivileges } from './actors/privileges.js';
+import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
 import { helpText, parseArgs } from './config/parse-args.js';
 import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './config/validate.js';
 import { SpawningError } from './errors.js';
@@ -19,6 +19,9 @@ function version(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
+const undoOnError: Array<() => Promise<void> | void> = [];
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   const { settings } = parsed;
@@ -33,10 +36,18 @@ async function main(argv: string[]): Promise<number> {
   rejectUnavailable(parsed);
   validateApp(parsed);
   const python = resolvePython(settings.python);
+  const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
   const socket = await openListenSocket(listenAddress(parsed), settings.backlog);
+  undoOnError.push(() => socket.close());
+  // Written before --chuid, so it can live where only root writes (/run).
   const pidfile = settings.pidfile ? new Pidfile(path.resolve(settings.pidfile)) : null;
   pidfile?.write(process.pid);
-  if (settings.chuid) dropPrivileges(settings.chuid);
+  undoOnError.push(() => pidfile?.remove(process.pid));
+  if (identity) {
+    assertRunnableAs(python, identity);
+    handOver([socket.unixPath, pidfile?.path].filter((p): p is string => typeof p === 'string'), identity);
+    dropPrivileges(identity);
+  }
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
   const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log) : null;
   let requestReload = (): void => {};
@@ -79,7 +90,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: unknown) => {
+  async (err: unknown) => {
+    for (const undo of undoOnError.reverse()) await undo();
     if (err instanceof SpawningError) {
       log(err.format());
       process.exit(err.exitCode);

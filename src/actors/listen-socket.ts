@@ -13,7 +13,8 @@ import { spawn } from 'node:child_process';
 import dns from 'node:dns/promises';
 import net from 'node:net';
 import { unlink } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import util from 'node:util';
 import { BindError } from '../errors.js';
 import type { Listen } from '../config/validate.js';
@@ -44,6 +45,7 @@ function bindError(what: string, code: number | string): BindError {
     EADDRNOTAVAIL: 'address not available on this machine',
     ENOENT: 'directory does not exist',
   };
+  if (what.startsWith('unix:') && name === 'EACCES') reason.EACCES = 'permission denied';
   return new BindError(`cannot listen on ${what}: ${reason[name] ?? name}`);
 }
 
@@ -93,7 +95,8 @@ export async function openListenSocket(listen: Listen, backlog: number): Promise
     const path = listen.path!;
     await clearStaleUnixSocket(path);
     handle = createServerHandle(path, -1, -1);
-    if (typeof handle === 'number') throw bindError(`unix:${path}`, handle);
+    // libuv reports a missing directory as EACCES; tell the two apart for the user.
+    if (typeof handle === 'number') throw bindError(`unix:${path}`, existsSync(dirname(path)) ? handle : 'ENOENT');
   } else {
     const { address, family } = await resolveHost(listen.host);
     handle = createServerHandle(address, listen.port, family);
@@ -120,7 +123,14 @@ export async function openListenSocket(listen: Listen, backlog: number): Promise
     unixPath: listen.path,
     close: async () => {
       bound.close();
-      if (listen.path) await unlink(listen.path).catch(() => {});
+      // Synchronous: the controller calls process.exit right after, which would cut an async unlink short.
+      if (listen.path) {
+        try {
+          unlinkSync(listen.path);
+        } catch {
+          // already removed
+        }
+      }
     },
   };
 }
