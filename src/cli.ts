@@ -1,4 +1,5 @@
 /** `spawning [options] module.app [middleware ...]` */
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { openListenSocket } from './actors/listen-socket.js';
@@ -49,11 +50,13 @@ async function main(argv: string[]): Promise<number> {
     dropPrivileges(identity);
   }
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
-  const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log) : null;
+  const lifecycle = new EventEmitter();
+  const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
   let requestReload = (): void => {};
   reloader?.watch(settings.watch);
   return runController({
     socket,
+    events: lifecycle,
     maxMemory: settings.maxMemory,
     maxAge: settings.maxAge,
     onModules: (files) => reloader?.watch(files),

@@ -1,81 +1,196 @@
 /**
- * Watches a growing set of files, robust to how editors save: rename-over
- * (a temp file renamed onto the target: the inode changes, so a watch on the
- * file itself goes deaf), truncate-and-write, several files at once. One
- * fs.watch per directory, filtered by name; a change counts only when the
- * file's identity (inode, size, mtime) differs from what was last seen.
+ * Watches a growing set of files, robust to how editors and tools save:
+ *
+ * - rename-over (vim, atomic writers: a temp file renamed onto the target):
+ *   the inode changes, so a watch on the file itself would go deaf. We watch
+ *   the parent directory instead and filter events by basename, which also
+ *   makes thousands of files cheap (one fs.watch per directory).
+ * - truncate-and-write, appends, several files at once: every event is
+ *   checked against the file's identity (inode, size, mtime in ns), so the
+ *   spurious and duplicate events fs.watch delivers are dropped and only a
+ *   real difference is reported.
+ * - a file that does not exist yet, or whose directory does not: the nearest
+ *   existing ancestor is watched until the directory appears; its creation
+ *   counts as a change. A deleted file is a change too.
+ * - the directory itself deleted or replaced (a `git checkout` of a package):
+ *   the kernel watch dies with the old inode, so the watch is re-armed on the
+ *   new directory and every file in it is re-checked.
+ *
+ * Watchers are not persistent: they never keep the process alive by themselves.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, statSync, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
+/** inode:size:mtime, or null for a file that does not exist. */
 type Identity = string | null;
+
+/** Before a file's first stat completes; events in that window are part of its starting state. */
+const UNKNOWN = Symbol('unknown');
 
 async function identity(file: string): Promise<Identity> {
   try {
-    const s = await stat(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    const s = await stat(file, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}`;
   } catch {
     return null;
   }
 }
 
+function inodeOf(dir: string): bigint | null {
+  const s = statSync(dir, { bigint: true, throwIfNoEntry: false });
+  return s?.isDirectory() ? s.ino : null;
+}
+
+interface DirWatch {
+  /** The directory holding the watched files. */
+  dir: string;
+  /** Basenames of the watched files in `dir`. */
+  names: Set<string>;
+  watcher: FSWatcher | null;
+  /** `dir` itself, or its nearest existing ancestor while `dir` does not exist. */
+  watching: string;
+  /** Inode of `dir` when the watch was armed on it; a different one means it was replaced. */
+  ino: bigint | null;
+}
+
 export class FileWatcher {
-  readonly #dirs = new Map<string, { watcher: FSWatcher; names: Set<string> }>();
-  readonly #seen = new Map<string, Identity>();
+  readonly #dirs = new Map<string, DirWatch>();
+  readonly #seen = new Map<string, Identity | typeof UNKNOWN>();
+  /** Files being stat'ed now, and whether another event arrived meanwhile. */
+  readonly #checking = new Map<string, boolean>();
   readonly #onChange: (file: string) => void;
+  readonly #onError: (line: string) => void;
   #closed = false;
 
-  constructor(onChange: (file: string) => void) {
+  /** `onError` gets one line for a directory that cannot be watched (permissions, inotify limits). */
+  constructor(onChange: (file: string) => void, onError: (line: string) => void = (line) => process.stderr.write(line + '\n')) {
     this.#onChange = onChange;
+    this.#onError = onError;
   }
 
+  /** How many files are watched. */
   get size(): number {
     return this.#seen.size;
   }
 
+  /** How many kernel watches are open (one per directory, whatever the number of files). */
+  get watchCount(): number {
+    let n = 0;
+    for (const d of this.#dirs.values()) if (d.watcher) n++;
+    return n;
+  }
+
+  /** Adds files (relative paths resolve against the cwd); resolves once their starting state is known. */
   async add(files: Iterable<string>): Promise<void> {
+    if (this.#closed) return;
+    const fresh: string[] = [];
     for (const raw of files) {
       const file = path.resolve(raw);
-      if (this.#seen.has(file) || this.#closed) continue;
-      this.#seen.set(file, await identity(file));
+      if (this.#seen.has(file)) continue;
+      this.#seen.set(file, UNKNOWN);
+      fresh.push(file);
       const dir = path.dirname(file);
       let entry = this.#dirs.get(dir);
       if (!entry) {
-        let watcher: FSWatcher;
-        try {
-          watcher = watch(dir, { persistent: false }, (_event, name) => this.#onEvent(dir, name));
-        } catch (err) {
-          process.stderr.write(`spawning: cannot watch ${dir}: ${(err as Error).message}\n`);
-          continue;
-        }
-        watcher.on('error', () => {});
-        entry = { watcher, names: new Set() };
+        entry = { dir, names: new Set(), watcher: null, watching: dir, ino: null };
         this.#dirs.set(dir, entry);
+        this.#arm(entry);
       }
       entry.names.add(path.basename(file));
     }
+    // The watch is armed before the first stat, so no change after add() resolves can slip through.
+    await Promise.all(
+      fresh.map(async (file) => {
+        const id = await identity(file);
+        if (this.#seen.get(file) === UNKNOWN) this.#seen.set(file, id);
+      }),
+    );
   }
 
-  #onEvent(dir: string, name: string | Buffer | null): void {
-    const entry = this.#dirs.get(dir);
-    if (!entry) return;
-    // Some platforms give no name: check every watched file of the directory.
-    const names = name ? [String(name)] : [...entry.names];
-    for (const n of names) {
-      if (!entry.names.has(n)) continue;
-      const file = path.join(dir, n);
-      void identity(file).then((now) => {
-        if (this.#closed || now === this.#seen.get(file)) return;
-        this.#seen.set(file, now);
-        this.#onChange(file);
-      });
+  /** Stops every watch; no callback runs after this returns. */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#dirs.values()) {
+      entry.watcher?.close();
+      entry.watcher = null;
+    }
+    this.#dirs.clear();
+  }
+
+  #arm(entry: DirWatch, attempt = 0): void {
+    entry.watcher?.close();
+    entry.watcher = null;
+    let at = entry.dir;
+    while (inodeOf(at) === null) {
+      const up = path.dirname(at);
+      if (up === at) return; // not even the root exists: nothing to watch
+      at = up;
+    }
+    entry.watching = at;
+    entry.ino = at === entry.dir ? inodeOf(at) : null;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(at, { persistent: false }, (_event, name) => this.#onEvent(entry, name === null ? null : String(name)));
+    } catch (err) {
+      // Deleted between the stat and the watch: look again, a level up.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) return this.#arm(entry, attempt + 1);
+      this.#onError(`spawning: cannot watch ${at}: ${(err as Error).message} [SPAWNING_ERR_WATCH]`);
+      return;
+    }
+    entry.watcher = watcher;
+    // A watch dies with its directory (deleted, or unmounted): look again.
+    watcher.on('error', () => {
+      if (entry.watcher === watcher) this.#rearm(entry);
+    });
+  }
+
+  #onEvent(entry: DirWatch, name: string | null): void {
+    if (this.#closed || this.#dirs.get(entry.dir) !== entry) return;
+    if (entry.watching !== entry.dir) {
+      // Watching an ancestor: only the next path component toward our directory matters.
+      const next = path.relative(entry.watching, entry.dir).split(path.sep)[0];
+      if (name === null || name === next) this.#rearm(entry);
+      return;
+    }
+    // Linux reports the watched directory's own deletion or move under its own name, and the kernel
+    // watch dies with it. Re-arm even when the inode looks the same: a directory deleted and made
+    // again at once (a checkout) often gets the very same inode number back.
+    // Some platforms give no name at all: then only a different inode tells.
+    if (name === path.basename(entry.dir) || (name === null && inodeOf(entry.dir) !== entry.ino)) {
+      this.#rearm(entry);
+      return;
+    }
+    if (name === null) {
+      for (const n of entry.names) this.#check(path.join(entry.dir, n));
+    } else if (entry.names.has(name)) {
+      this.#check(path.join(entry.dir, name));
     }
   }
 
-  close(): void {
-    this.#closed = true;
-    for (const { watcher } of this.#dirs.values()) watcher.close();
-    this.#dirs.clear();
+  /** Re-arms the watch where the directory now is, then re-checks its files: they may have changed unseen meanwhile. */
+  #rearm(entry: DirWatch): void {
+    if (this.#closed) return;
+    this.#arm(entry);
+    for (const n of entry.names) this.#check(path.join(entry.dir, n));
+  }
+
+  #check(file: string): void {
+    if (this.#checking.has(file)) {
+      this.#checking.set(file, true);
+      return;
+    }
+    this.#checking.set(file, false);
+    void identity(file).then((now) => {
+      const again = this.#checking.get(file) === true;
+      this.#checking.delete(file);
+      if (this.#closed) return;
+      const before = this.#seen.get(file);
+      if (before !== UNKNOWN && before !== undefined && now !== before) {
+        this.#seen.set(file, now);
+        this.#onChange(file);
+      }
+      if (again) this.#check(file);
+    });
   }
 }

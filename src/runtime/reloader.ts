@@ -1,4 +1,5 @@
-/** --reload=dev and --watch: drives machines/reloader.ts with a real FileWatcher. */
+/** --reload=dev and --watch: drives machines/reloader.ts with a real FileWatcher and the controller's reload events. */
+import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
 import { reloaderMachine } from '../../machines/reloader.js';
 import { FileWatcher } from '../actors/file-watcher.js';
@@ -10,8 +11,10 @@ export interface Reloader {
   stop(): void;
 }
 
-export function startReloader(requestReload: (files: string[]) => void, log: (line: string) => void): Reloader {
+/** `lifecycle` is the controller's `events` emitter: the machine waits for each reload it asked for to finish. */
+export function startReloader(requestReload: (files: string[]) => void, log: (line: string) => void, lifecycle: EventEmitter): Reloader {
   let timer: NodeJS.Timeout | undefined;
+  const watcher = new FileWatcher((file) => actor.send({ type: 'CHANGED', file }), log);
   const actor = createActor(
     reloaderMachine.provide({
       actions: {
@@ -24,14 +27,19 @@ export function startReloader(requestReload: (files: string[]) => void, log: (li
           log(`spawning: ${shown} changed; reloading`);
           requestReload(files);
         },
+        watchFiles: (_, { files }) => void watcher.add(files),
       },
     }),
   );
-  const watcher = new FileWatcher((file) => actor.send({ type: 'CHANGED', file }));
+  const started = (): void => void actor.send({ type: 'RELOAD_STARTED' });
+  const reloaded = (): void => void actor.send({ type: 'RELOAD_FINISHED', ok: true });
+  const failed = (): void => void actor.send({ type: 'RELOAD_FINISHED', ok: false });
+  lifecycle.on('reload-started', started).on('reloaded', reloaded).on('reload-failed', failed);
   actor.start();
   return {
-    watch: (files) => void watcher.add(files),
+    watch: (files) => actor.send({ type: 'WATCH', files: [...files] }),
     stop: () => {
+      lifecycle.off('reload-started', started).off('reloaded', reloaded).off('reload-failed', failed);
       actor.send({ type: 'STOP' });
       watcher.close();
     },

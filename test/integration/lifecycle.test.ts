@@ -154,10 +154,16 @@ describe('lifecycle', { concurrency: 2 }, () => {
     await server.waitForStderr(/lazymod\.py changed; reloading/);
     await server.waitForStderr(/reloaded: generation 2 is serving/);
     await sleep(200);
-    const report = await load.stop();
-    assertNoFailures(report);
     assert.equal(await freshGet(`${server.url}/`), 'after');
     assert.doesNotMatch(server.stderr(), /generation 3/, 'one save, one reload');
+    // A second edit, after the first reload finished, reloads again.
+    await sleep(1500);
+    writeFileSync(path.join(dir, 'lazymod.py'), 'VALUE = "again"\n');
+    await server.waitForStderr(/reloaded: generation 3 is serving/);
+    await sleep(200);
+    const report = await load.stop();
+    assertNoFailures(report);
+    assert.equal(await freshGet(`${server.url}/`), 'again');
     await server.stop('SIGTERM');
   });
 
@@ -188,7 +194,13 @@ describe('lifecycle', { concurrency: 2 }, () => {
   test('reloads asked for during a reload coalesce into one more', async () => {
     const server = await startServer({ args: ['--processes', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
     const load = startLoad(server.port, '/', 8);
-    for (let i = 0; i < 4; i++) server.proc.kill('SIGHUP');
+    server.proc.kill('SIGHUP');
+    await server.waitForStderr(/reloading: starting generation 2/);
+    // Several more while generation 2 starts (spaced: the kernel merges a signal still pending).
+    for (let i = 0; i < 3; i++) {
+      server.proc.kill('SIGHUP');
+      await sleep(20);
+    }
     await server.waitForStderr(/reloaded: generation 3 is serving/);
     await sleep(1500);
     assert.doesNotMatch(server.stderr(), /generation 4/);
