@@ -180,7 +180,10 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const timer = setTimeout(() => killGroup(proc), options.timeoutMs ?? 20_000);
+  // 'close', not 'exit': it waits until stdout and stderr are read to the end.
+  const closed = once(proc, 'close');
   const result = await exitOf(proc);
+  await closed;
   clearTimeout(timer);
   killGroup(proc);
   return { ...result, stdout, stderr, ms: Date.now() - started };
