@@ -183,8 +183,8 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   // 'close', not 'exit': it waits until stdout and stderr are read to the end.
   const closed = once(proc, 'close');
   const result = await exitOf(proc);
+  killGroup(proc); // leftovers of the group would hold the pipes open
   await closed;
   clearTimeout(timer);
-  killGroup(proc);
   return { ...result, stdout, stderr, ms: Date.now() - started };
 }
