@@ -15,6 +15,8 @@ export class PythonWorker extends EventEmitter<PythonWorkerEvents> {
   readonly process: ChildProcess;
   readonly channel: FramedChannel<FromWorker, ToWorker>;
   exited = false;
+  /** READY arrived: the app is loaded. */
+  ready = false;
 
   constructor(config: ChildConfig) {
     super();

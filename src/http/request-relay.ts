@@ -111,7 +111,7 @@ export class RequestRelay {
     const length = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
     if (opts.maxBodySize > 0 && length !== undefined && Number(length) > opts.maxBodySize) {
-      answer(res, 413, `Payload Too Large: the body exceeds ${opts.maxBodySize} bytes`, true);
+      this.#reject(req, res, 413, `Payload Too Large: the body exceeds ${opts.maxBodySize} bytes`, true);
       return;
     }
     const ex: Exchange = {
@@ -135,7 +135,7 @@ export class RequestRelay {
     } else if (this.#waiting.length < opts.maxWaiting) {
       this.#waiting.push(ex);
     } else {
-      answer(res, 503, 'Service Unavailable: the worker is restarting', false, ['Retry-After', '1']);
+      this.#reject(req, res, 503, 'Service Unavailable: the worker is restarting', false, ['Retry-After', '1']);
     }
   };
 
@@ -143,7 +143,7 @@ export class RequestRelay {
   readonly checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
     const length = Number(req.headers['content-length'] ?? 0);
     if (this.#opts.maxBodySize > 0 && length > this.#opts.maxBodySize) {
-      answer(res, 413, `Payload Too Large: the body exceeds ${this.#opts.maxBodySize} bytes`, true);
+      this.#reject(req, res, 413, `Payload Too Large: the body exceeds ${this.#opts.maxBodySize} bytes`, true);
       return;
     }
     res.writeContinue();
@@ -243,7 +243,9 @@ export class RequestRelay {
         return;
       case WorkerTag.WINDOW_BODY:
         ex.bodyCredit += msg[2];
-        if (ex.bodyCredit > 0 && !ex.req.complete) ex.req.resume();
+        // Not req.complete: the parser may have finished while the last chunks (and the EOF)
+        // still sit in the paused stream's buffer, and only resume() delivers them.
+        if (ex.bodyCredit > 0 && !ex.req.readableEnded) ex.req.resume();
         return;
     }
   }
@@ -294,25 +296,34 @@ export class RequestRelay {
     this.#exchanges.delete(ex.id);
     this.requests++;
     const req = ex.req;
-    if (!req.complete) {
+    if (!req.readableEnded) {
       // The app did not read the whole body: discard the rest so keep-alive can go on.
       req.removeAllListeners('data');
       req.resume();
     }
-    const log = this.#opts.accessLog;
-    if (log.enabled) {
-      log.write({
-        remoteAddr: ex.environ.REMOTE_ADDR ?? '',
-        method: ex.environ.REQUEST_METHOD ?? '',
-        url: ex.environ.RAW_URI ?? '',
-        httpVersion: req.httpVersion,
-        status: ex.res.statusCode,
-        bytes: ex.bytes,
-        referer: req.headers.referer,
-        userAgent: req.headers['user-agent'],
-        seconds: (performance.now() - ex.startedAt) / 1000,
-      });
-    }
+    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt);
     if (this.inflight === 0) this.#opts.onIdle();
+  }
+
+  #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number): void {
+    this.#opts.accessLog.write({
+      remoteAddr: req.socket.remoteAddress ?? '',
+      method: req.method ?? '',
+      url: req.url ?? '',
+      httpVersion: req.httpVersion,
+      status: res.statusCode,
+      bytes,
+      referer: req.headers.referer,
+      userAgent: req.headers['user-agent'],
+      seconds: (performance.now() - startedAt) / 1000,
+    });
+  }
+
+  /** Answered here without the worker (413, 503): still one access-log line. */
+  #reject(req: IncomingMessage, res: ServerResponse, status: number, message: string, close: boolean, extra?: string[]): void {
+    const startedAt = this.#opts.accessLog.enabled ? performance.now() : 0;
+    answer(res, status, message, close, extra);
+    this.requests++;
+    if (this.#opts.accessLog.enabled) this.#log(req, res, Buffer.byteLength(message) + 1, startedAt);
   }
 }

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import type stream from 'node:stream';
 import { createActor } from 'xstate';
 import { childMachine } from '../../machines/child.js';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
@@ -21,6 +22,39 @@ const LISTEN_FD = 4;
 const RESTART_BASE_MS = 100;
 const RESTART_MAX_MS = 5000;
 const HEALTHY_AFTER_MS = 10_000;
+
+/** Status line for a request Node's parser rejected; null when there is no one to answer. */
+function clientErrorStatus(code: string | undefined): string | null {
+  switch (code) {
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return null;
+    case 'HPE_HEADER_OVERFLOW':
+      return '431 Request Header Fields Too Large';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return '408 Request Timeout';
+    default:
+      return '400 Bad Request';
+  }
+}
+
+function onClientError(err: NodeJS.ErrnoException, socket: stream.Duplex): void {
+  const status = clientErrorStatus(err.code);
+  if (status === null || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const peer = (socket as net.Socket).remoteAddress ?? 'unix socket';
+  process.stderr.write(`spawning: child ${process.pid}: ${status.slice(0, 3)} for ${peer}: ${err.code ?? 'HTTP_PARSE'} ${err.message}\n`);
+  const body = `${status.slice(4)}\n`;
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** A worker that exits 3 or 4 before READY without a LOAD_ERROR frame (say, killed mid-import). */
+function silentLoadError(code: number): LoadError {
+  const kind = code === ExitCode.ENV_ERROR ? 'environment' : 'app-load';
+  return { kind, message: `the Python worker exited with code ${code} before loading the app`, where: '', traceback: '' };
+}
 
 function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
   const accessLog = new AccessLog(config.accessLog);
@@ -56,6 +90,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     switch (msg[0]) {
       case WorkerTag.READY:
         readyInfo = msg[1];
+        if (worker) worker.ready = true;
         actor.send({ type: 'WORKER_READY' });
         return;
       case WorkerTag.LOAD_ERROR:
@@ -79,6 +114,9 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           w.on('message', onWorkerMessage);
           w.on('exit', (code, signal) => {
             if (worker === w) worker = null;
+            if (loadError === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) {
+              loadError = silentLoadError(code);
+            }
             if (loadError !== null) {
               relay.detach(w);
               const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
@@ -118,12 +156,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
               if (draining && connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
             });
           });
-          server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-            if (!socket.writable) return socket.destroy();
-            const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-            const body = `${status.slice(4)}\n`;
-            socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-          });
+          server.on('clientError', onClientError);
           server.listen({ fd: LISTEN_FD, backlog: config.backlog });
         },
         reportReady: () => {
