@@ -11,7 +11,7 @@ import { childMachine } from '../../machines/child.js';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 import { WorkerTag, type FromWorker, type LoadError, type WorkerInfo } from '../../protocol/worker-messages.js';
-import { readRss } from '../actors/proc-rss.js';
+import { totalRss } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
@@ -216,7 +216,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
 
   statsTimer = setInterval(() => {
     const pids = worker ? [worker.pid] : [];
-    void readRss(pids).then((workerRss) => {
+    void totalRss(pids).then((workerRss) => {
       control.send({
         t: 'stats',
         requests: relay.requests,

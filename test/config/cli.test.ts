@@ -74,7 +74,7 @@ describe('spawning CLI: bad input is one line and exit 2', { concurrency: 8, tim
     ['--bind unix: without a path', ['--bind', 'unix:', APP], /invalid value for --bind: a Unix socket needs a path/],
     ['--bind without a port', ['--bind', '127.0.0.1', APP], /invalid value for --bind: expected unix:PATH or HOST:PORT, got '127\.0\.0\.1'/],
     ['green threads', ['--threads=0', APP], /--threads=0\) are not available in this version yet/],
-    ['a size that is not', ['--max-body-size=lots', APP], /invalid value for --max-body-size: expected a size like 10M or 1G, got 'lots'/],
+    ['a size that is not', ['--max-body-size=lots', APP], /invalid value for --max-body-size: expected a size like 512M, 1G or 2048K \(a plain number is bytes\), got 'lots'/],
     ['negative seconds', ['--deadman-timeout=-1', APP], /invalid value for --deadman-timeout: expected a number of seconds/],
     ['an unknown reload mode', ['--reload=prod', APP], /the only reload mode is 'dev'/],
     ['--coverage, not built yet', ['-c', APP], /^spawning: error: --coverage is not available in this version yet/],
