@@ -217,7 +217,8 @@ describe('lifecycle', { concurrency: 2 }, () => {
     await server.waitForStderr(/now 3 children \(was 2\)/);
     await until(() => groupWorkers(pgid) === 3);
     server.proc.kill('SIGTTOU');
-    server.proc.kill('SIGTTOU');
+    await server.waitForStderr(/now 2 children \(was 3\)/);
+    server.proc.kill('SIGTTOU'); // one at a time: the kernel merges a signal still pending
     await server.waitForStderr(/now 1 children \(was 2\)/);
     await until(() => groupWorkers(pgid) === 1);
     await sleep(300);
