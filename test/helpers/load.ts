@@ -22,6 +22,13 @@ export interface Load {
   report: LoadReport;
 }
 
+const active = new Set<Load>();
+
+/** Stops every load still running (for `after()`, when a failed assertion skipped a `stop()`). */
+export async function stopAllLoads(): Promise<void> {
+  await Promise.all([...active].map((l) => l.stop()));
+}
+
 export function startLoad(port: number, path = '/', concurrency = 16, validate?: (body: string) => boolean): Load {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const report: LoadReport = { sent: 0, ok: 0, failed: 0, reasons: new Map(), latencies: [], starts: [], bodies: new Map() };
@@ -60,17 +67,25 @@ export function startLoad(port: number, path = '/', concurrency = 16, validate?:
       });
     });
   const loops = Array.from({ length: concurrency }, async () => {
-    while (running) await one();
+    while (running) {
+      const failedBefore = report.failed;
+      await one();
+      // A dead server fails at once: back off instead of spinning the CPU.
+      if (report.failed > failedBefore) await new Promise((r) => setTimeout(r, 10));
+    }
   });
-  return {
+  const load: Load = {
     report,
     stop: async () => {
       running = false;
+      active.delete(load);
       await Promise.all(loops);
       agent.destroy();
       return report;
     },
   };
+  active.add(load);
+  return load;
 }
 
 export function percentile(values: number[], p: number): number {

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { startLoad, type LoadReport } from '../helpers/load.js';
+import { startLoad, stopAllLoads, type LoadReport } from '../helpers/load.js';
 import { killAllServers, startServer } from '../helpers/server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -88,7 +88,8 @@ function groupRss(pgid: number): number {
 
 describe('lifecycle', { concurrency: 2 }, () => {
   const dirs: string[] = [];
-  after(() => {
+  after(async () => {
+    await stopAllLoads();
     killAllServers();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
