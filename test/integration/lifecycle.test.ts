@@ -86,7 +86,7 @@ function groupRss(pgid: number): number {
   return total;
 }
 
-describe('lifecycle', { concurrency: 2 }, () => {
+describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
   const dirs: string[] = [];
   after(async () => {
     await stopAllLoads();
