@@ -115,7 +115,8 @@ export function backoffUntil(input: Pick<EvictionInput, 'maxMemory' | 'total' | 
   for (let i = input.recent.length - 1; i >= 0; i--) {
     const r = input.recent[i]!;
     const fresh = input.children.find((c) => c.id === r.newId);
-    const futile = !r.ok || (r.reason === 'memory' && fresh !== undefined && fresh.state === 'ready' && fresh.rss > share);
+    // Judged by what the fresh child weighed when it started: one that then leaks like its predecessor is not futile.
+    const futile = !r.ok || (r.reason === 'memory' && fresh !== undefined && fresh.state === 'ready' && fresh.initialRss > share);
     if (!futile) break;
     streak++;
   }

@@ -5,7 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
 import { controllerMachine } from '../../machines/controller.js';
-import { chooseAgeEviction, chooseMemoryEviction, type ChildSample } from '../../machines/eviction-policy.js';
+import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
@@ -52,6 +52,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
   const { socket, childConfig, log } = opts;
   const children = new Map<number, ChildHandle>();
   const samples = new Map<number, ChildSample>();
+  /** The last few replacements, for the eviction policy's back-off after a futile one. */
+  const recent: Replacement[] = [];
   const respawnTimers = new Set<NodeJS.Timeout>();
   let processes = opts.processes;
 
@@ -139,6 +141,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
             opts.events?.emit('reload-failed', generation, error);
           },
           reportReplaced: (_, { oldId, newId, reason, ok }) => {
+            recent.push({ oldId, newId, reason, ok, at: Date.now() });
+            if (recent.length > 8) recent.shift();
             const why = reason === 'memory' ? 'memory limit' : 'max age';
             log(ok ? `spawning: replaced child #${oldId} by #${newId} (${why})` : `spawning: replacement #${newId} for child #${oldId} failed to start (${why}); keeping the old one`);
             opts.events?.emit('replaced', oldId, newId, reason, ok);
@@ -192,19 +196,18 @@ export function runController(opts: ControllerOptions): Promise<number> {
         if (!snapshot.matches({ active: { running: 'steady' } })) return;
         const serving = snapshot.context.children.filter((c) => c.state === 'ready' && c.generation === snapshot.context.generation);
         const candidates = serving.map((c) => samples.get(c.id)).filter((c): c is ChildSample => c !== undefined && c.rss > 0);
-        if (opts.maxMemory !== null) {
-          const total = process.memoryUsage.rss() + [...samples.values()].reduce((sum, c) => sum + c.rss, 0);
-          const id = chooseMemoryEviction(opts.maxMemory, total, candidates);
-          if (id !== null) {
-            const mb = (n: number): string => `${Math.round(n / 1048576)}M`;
-            log(`spawning: total RSS ${mb(total)} is over --max-memory ${mb(opts.maxMemory)}; replacing child #${id} (${mb(samples.get(id)!.rss)})`);
-            actor.send({ type: 'REPLACE', id, reason: 'memory' });
-            return;
-          }
-        }
-        if (opts.maxAge !== null) {
-          const id = chooseAgeEviction(opts.maxAge * 1000, Date.now(), candidates);
-          if (id !== null) actor.send({ type: 'REPLACE', id, reason: 'age' });
+        const decision = decideEviction({
+          now: Date.now(),
+          maxMemory: opts.maxMemory,
+          maxAgeMs: opts.maxAge === null ? null : opts.maxAge * 1000,
+          total: process.memoryUsage.rss() + [...samples.values()].reduce((sum, c) => sum + c.rss, 0),
+          children: candidates.map((c) => ({ ...c, state: 'ready' as const })),
+          recent,
+          seed: process.pid,
+        });
+        if (decision.replace !== null) {
+          log(`spawning: ${decision.why}; replacing it`);
+          actor.send({ type: 'REPLACE', id: decision.replace, reason: decision.reason });
         }
       }, SAMPLE_INTERVAL_MS);
       sampler.unref();
