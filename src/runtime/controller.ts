@@ -12,7 +12,7 @@ import { ChildHandle } from '../actors/child-process.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
 import { forwardSignals } from '../actors/signals.js';
-import { AppLoadError, PythonEnvError, type SpawningError } from '../errors.js';
+import { AppLoadError, ConfigError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
 const HEALTHY_AFTER_MS = 10_000;
@@ -42,8 +42,15 @@ export interface ControllerOptions {
 }
 
 /** The one line a startup load error ends the controller with; `app` is the first positional as given. */
+/** The interpreter lacks packages, or the worker was misconfigured: exit 2; the app itself cannot load: exit 3. */
+function loadErrorExitCode(error: LoadError): number {
+  if (error.kind === 'python-packages' || error.kind === 'environment') return ExitCode.ENV_ERROR;
+  return error.kind === 'config' ? ExitCode.CONFIG_ERROR : ExitCode.APP_LOAD_ERROR;
+}
+
 export function describeLoadError(error: LoadError, code: number, app: string): SpawningError {
-  if (error.kind === 'python-packages' || code === ExitCode.ENV_ERROR) return new PythonEnvError(error.message);
+  if (code === ExitCode.ENV_ERROR) return new PythonEnvError(error.message);
+  if (code === ExitCode.CONFIG_ERROR) return new ConfigError(error.message);
   return new AppLoadError(`cannot load app '${app}': ${oneLine(error)}`);
 }
 
@@ -84,7 +91,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   opts.onModules?.(msg.files);
                   return;
                 case 'load-error':
-                  actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: ExitCode.APP_LOAD_ERROR });
+                  actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: loadErrorExitCode(msg.error) });
                   return;
                 default:
                   return;
