@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startLoad, stopAllLoads, type LoadReport } from '../helpers/load.js';
+import { treeRssBytes, workerPids } from '../helpers/processes.js';
 import { killAllServers, startServer } from '../helpers/server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -45,45 +46,12 @@ function assertNoFailures(report: LoadReport): void {
   assert.ok(report.ok > 100, `only ${report.ok} requests answered`);
 }
 
-/** Python workers alive in a process group. */
-function groupWorkers(pgid: number): number {
-  let n = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('spawning.worker')) n++;
-    } catch {
-      // gone
-    }
-  }
-  return n;
-}
-
 async function until(check: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error('condition not met in time');
     await sleep(50);
   }
-}
-
-/** Resident memory of every process in a process group, bytes. */
-function groupRss(pgid: number): number {
-  let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue;
-      total += Number(readFileSync(`/proc/${entry}/statm`, 'utf8').split(' ')[1]) * 4096;
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return total;
 }
 
 describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
@@ -175,7 +143,7 @@ describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
     let peak = 0;
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      peak = Math.max(peak, groupRss(server.proc.pid!));
+      peak = Math.max(peak, treeRssBytes(server.proc.pid!));
       await sleep(100);
     }
     const report = await load.stop();
@@ -213,15 +181,15 @@ describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
     const server = await startServer({ args: ['--processes', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
     const pgid = server.proc.pid!;
     const load = startLoad(server.port, '/', 8);
-    assert.equal(groupWorkers(pgid), 2);
+    assert.equal(workerPids(pgid).length, 2);
     server.proc.kill('SIGTTIN');
     await server.waitForStderr(/now 3 children \(was 2\)/);
-    await until(() => groupWorkers(pgid) === 3);
+    await until(() => workerPids(pgid).length === 3);
     server.proc.kill('SIGTTOU');
     await server.waitForStderr(/now 2 children \(was 3\)/);
     server.proc.kill('SIGTTOU'); // one at a time: the kernel merges a signal still pending
     await server.waitForStderr(/now 1 children \(was 2\)/);
-    await until(() => groupWorkers(pgid) === 1);
+    await until(() => workerPids(pgid).length === 1);
     await sleep(300);
     assertNoFailures(await load.stop());
     await server.stop('SIGTERM');
