@@ -2,7 +2,6 @@
  * Every setting, declared once (as gunicorn's config.py does): the parser,
  * `--help` and the README's flag reference are all generated from this table.
  */
-import { ConfigError } from '../errors.js';
 import { parseMemorySize, parseSize } from './size.js';
 
 export interface Settings {
@@ -135,4 +134,3 @@ export function defaults(): Settings {
   return out as unknown as Settings;
 }
 
-export { ConfigError };

@@ -47,6 +47,7 @@ interface Exchange {
 export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown] | [typeof WorkerTag.MODULES, unknown]>;
 
 const PLAIN = 'text/plain; charset=utf-8';
+const tooLarge = (max: number): string => `Payload Too Large: the body exceeds ${max} bytes`;
 
 function answer(res: ServerResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
   if (res.headersSent || res.destroyed) {
@@ -108,12 +109,9 @@ export class RequestRelay {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const opts = this.#opts;
     if (!opts.keepalive || this.#draining) res.shouldKeepAlive = false;
+    if (this.#rejectOversized(req, res)) return;
     const length = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
-    if (opts.maxBodySize > 0 && length !== undefined && Number(length) > opts.maxBodySize) {
-      this.#reject(req, res, 413, `Payload Too Large: the body exceeds ${opts.maxBodySize} bytes`, true);
-      return;
-    }
     const ex: Exchange = {
       id: (this.#nextId = (this.#nextId + 1) >>> 0),
       req,
@@ -141,14 +139,19 @@ export class RequestRelay {
 
   /** `Expect: 100-continue`: say "continue" only to a body we will accept. */
   readonly checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (this.#opts.maxBodySize > 0 && length > this.#opts.maxBodySize) {
-      this.#reject(req, res, 413, `Payload Too Large: the body exceeds ${this.#opts.maxBodySize} bytes`, true);
-      return;
-    }
+    if (this.#rejectOversized(req, res)) return;
     res.writeContinue();
     this.handle(req, res);
   };
+
+  /** A declared Content-Length over --max-body-size is answered 413 before any of the body is read. */
+  #rejectOversized(req: IncomingMessage, res: ServerResponse): boolean {
+    const max = this.#opts.maxBodySize;
+    const length = req.headers['content-length'];
+    if (max === 0 || length === undefined || Number(length) <= max) return false;
+    this.#reject(req, res, 413, tooLarge(max), true);
+    return true;
+  }
 
   #dispatch(ex: Exchange, worker: PythonWorker): void {
     ex.worker = worker;
@@ -161,7 +164,7 @@ export class RequestRelay {
       ex.bodyBytes += chunk.length;
       const max = this.#opts.maxBodySize;
       if (max > 0 && ex.bodyBytes > max) {
-        answer(ex.res, 413, `Payload Too Large: the body exceeds ${max} bytes`, true);
+        answer(ex.res, 413, tooLarge(max), true);
         ex.answered = true;
         worker.send([WorkerTag.ABORT, ex.id]);
         return;
