@@ -8,6 +8,12 @@
  */
 import { assign, setup } from 'xstate';
 import type { LoadError } from '../protocol/worker-messages.js';
+import { backoff } from './backoff.js';
+
+/** 100 ms doubling to 5 s: a worker that keeps dying cannot spin the CPU. */
+export function workerRestartDelay(attempt: number): number {
+  return backoff(attempt, 100, 5000);
+}
 
 export interface ChildContext {
   /** The inherited socket is being accepted on. */
@@ -38,7 +44,7 @@ export const childMachine = setup({
     reportLoadError: (_, _params: { error: LoadError }) => {},
     failInflight: () => {},
     reportWorkerExit: () => {},
-    scheduleRestart: (_, _params: { attempt: number }) => {},
+    scheduleRestart: (_, _params: { delayMs: number }) => {},
     cancelRestart: () => {},
     stopAccepting: () => {},
     startDeadman: () => {},
@@ -91,7 +97,7 @@ export const childMachine = setup({
     },
     restartingWorker: {
       entry: [
-        { type: 'scheduleRestart', params: ({ context }) => ({ attempt: context.restarts }) },
+        { type: 'scheduleRestart', params: ({ context }) => ({ delayMs: workerRestartDelay(context.restarts) }) },
         assign({ restarts: ({ context }) => context.restarts + 1 }),
       ],
       exit: 'cancelRestart',

@@ -14,6 +14,7 @@
  * old generation keeps serving.
  */
 import { assign, enqueueActions, setup } from 'xstate';
+import { backoff } from './backoff.js';
 import type { LoadError } from '../protocol/worker-messages.js';
 
 export type ChildState = 'starting' | 'ready' | 'draining';
@@ -69,7 +70,7 @@ export const RESPAWN_MAX_MS = 10_000;
 
 /** 100 ms, 200 ms, 400 ms … capped at 10 s: a crashing app cannot spin the CPU. */
 export function respawnDelay(attempt: number): number {
-  return Math.min(RESPAWN_MAX_MS, RESPAWN_BASE_MS * 2 ** attempt);
+  return backoff(attempt, RESPAWN_BASE_MS, RESPAWN_MAX_MS);
 }
 
 const without = (children: ChildRecord[], id: number): ChildRecord[] => children.filter((c) => c.id !== id);

@@ -22,6 +22,7 @@
  *    jitter (up to 10 % of max-age, fixed per child id and seed) spreads
  *    children that started together, so they do not all restart together.
  */
+import { backoff } from './backoff.js';
 
 /** The figures the controller's runtime keeps per child (as sampled from /proc). */
 export interface ChildSample {
@@ -122,7 +123,7 @@ export function backoffUntil(input: Pick<EvictionInput, 'maxMemory' | 'total' | 
   }
   if (streak === 0) return null;
   const last = input.recent[input.recent.length - 1]!;
-  return last.at + Math.min(EVICTION_DEFAULTS.backoffCapMs, EVICTION_DEFAULTS.backoffBaseMs * 2 ** (streak - 1));
+  return last.at + backoff(streak - 1, EVICTION_DEFAULTS.backoffBaseMs, EVICTION_DEFAULTS.backoffCapMs);
 }
 
 /** Over the limit: the largest grown child (rule 3), or null. */

@@ -19,8 +19,6 @@ import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
 
 const CONTROL_FD = 3;
 const LISTEN_FD = 4;
-const RESTART_BASE_MS = 100;
-const RESTART_MAX_MS = 5000;
 const HEALTHY_AFTER_MS = 10_000;
 
 /** Status line for a request Node's parser rejected; null when there is no one to answer. */
@@ -163,9 +161,8 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           if (worker) control.send({ t: 'ready', pid: process.pid, workerPid: worker.pid, info: readyInfo });
         },
         reportLoadError: (_, { error }) => control.send({ t: 'load-error', error }),
-        scheduleRestart: (_, { attempt }) => {
-          const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** attempt);
-          restartTimer = setTimeout(() => actor.send({ type: 'RESTART_DUE' }), delay);
+        scheduleRestart: (_, { delayMs }) => {
+          restartTimer = setTimeout(() => actor.send({ type: 'RESTART_DUE' }), delayMs);
         },
         cancelRestart: () => clearTimeout(restartTimer),
         stopAccepting: () => {
