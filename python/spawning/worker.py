@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from . import exit_codes, tags
 
@@ -29,6 +29,23 @@ if TYPE_CHECKING:  # the real imports wait until msgpack is known to be installe
 
 # How long in-flight requests get to run close() after the child has gone.
 _EXIT_GRACE = 1.0
+
+
+def _add_credit(req: Request, msg: list[Any]) -> None:
+    req.credit += msg[2]
+
+
+def _abort(req: Request, msg: list[Any]) -> None:
+    req.aborted = True
+
+
+# Frames that change a running request's state; each wakes whoever waits on it.
+_REQUEST_UPDATES: dict[int, Callable[[Request, list[Any]], None]] = {
+    tags.BODY: lambda req, msg: req.input.feed(msg[2]),
+    tags.BODY_END: lambda req, msg: req.input.end(),
+    tags.WINDOW_RESPONSE: _add_credit,
+    tags.ABORT: _abort,
+}
 
 
 def hard_exit(code: int) -> NoReturn:
@@ -98,29 +115,11 @@ class Worker:
                     self.pending.append(req)
                 else:
                     self.queue.put(req)
-            elif tag == tags.BODY:
+            elif tag in _REQUEST_UPDATES:
                 found = requests.get(msg[1])
-                if found is not None:
+                if found is not None:  # frames for a request already answered are dropped
                     with cond:
-                        found.input.feed(msg[2])
-                        cond.notify_all()
-            elif tag == tags.WINDOW_RESPONSE:
-                found = requests.get(msg[1])
-                if found is not None:
-                    with cond:
-                        found.credit += msg[2]
-                        cond.notify_all()
-            elif tag == tags.BODY_END:
-                found = requests.get(msg[1])
-                if found is not None:
-                    with cond:
-                        found.input.end()
-                        cond.notify_all()
-            elif tag == tags.ABORT:
-                found = requests.get(msg[1])
-                if found is not None:
-                    with cond:
-                        found.aborted = True
+                        _REQUEST_UPDATES[tag](found, msg)
                         cond.notify_all()
             elif tag == tags.SHUTDOWN:
                 self.begin_shutdown()
