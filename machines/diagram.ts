@@ -2,7 +2,7 @@
  * Mermaid state diagrams generated from the machine definitions themselves,
  * so the pictures in ARCHITECTURE.md cannot drift from the code.
  */
-import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, StateValue } from 'xstate';
 
 const name = (node: AnyStateNode): string => node.path.join('_') || node.machine.id;
 
@@ -49,4 +49,10 @@ export function toMermaid(machine: AnyStateMachine): string {
   }
   render(machine.root, '  ', out);
   return out.join('\n');
+}
+
+/** The active leaf states of a snapshot value, each named as toMermaid names it (`active_running_steady`). */
+export function leafStates(value: StateValue, prefix: string[] = []): string[] {
+  if (typeof value === 'string') return [[...prefix, value].join('_')];
+  return Object.entries(value).flatMap(([key, inner]) => (inner === undefined ? [] : leafStates(inner, [...prefix, key])));
 }

@@ -71,7 +71,7 @@ export interface EvictionInput {
 }
 
 export type EvictionDecision =
-  | { replace: number; reason: 'memory' | 'age'; why: string }
+  | { replace: number; reason: 'memory' | 'age'; why: string; figures: Record<string, number> }
   | { replace: null; why: 'no-limit' | 'replacing' | 'backoff' | 'under-limit' | 'no-candidate'; until?: number };
 
 export const EVICTION_DEFAULTS = {
@@ -158,14 +158,24 @@ export function decideEviction(input: EvictionInput): EvictionDecision {
     const id = chooseMemoryEviction(maxMemory, input.total, children);
     if (id !== null) {
       const rss = children.find((c) => c.id === id)!.rss;
-      return { replace: id, reason: 'memory', why: `total RSS ${mb(input.total)} is over --max-memory ${mb(maxMemory)}; child #${id} is the largest (${mb(rss)})` };
+      return {
+        replace: id,
+        reason: 'memory',
+        why: `total RSS ${mb(input.total)} is over --max-memory ${mb(maxMemory)}; child #${id} is the largest (${mb(rss)})`,
+        figures: { total_rss_bytes: input.total, max_memory_bytes: maxMemory, child_rss_bytes: rss },
+      };
     }
   }
   if (maxAgeMs !== null) {
     const id = chooseAgeEviction(maxAgeMs, input.now, children, input.seed);
     if (id !== null) {
       const age = Math.round((input.now - children.find((c) => c.id === id)!.readyAt) / 1000);
-      return { replace: id, reason: 'age', why: `child #${id} is ${age}s old, over --max-age ${Math.round(maxAgeMs / 1000)}s` };
+      return {
+        replace: id,
+        reason: 'age',
+        why: `child #${id} is ${age}s old, over --max-age ${Math.round(maxAgeMs / 1000)}s`,
+        figures: { age_seconds: age, max_age_seconds: Math.round(maxAgeMs / 1000) },
+      };
     }
   }
   return { replace: null, why: overLimit ? 'no-candidate' : 'under-limit' };

@@ -35,6 +35,8 @@ export interface ChildConfig {
   reload: string | null;
   /** Extra Python path entries (the worker package's directory first). */
   pythonPath: string[];
+  /** --inspect: the xstate inspector WebSocket the child streams its machine's events to. */
+  inspect: string | null;
 }
 
 export type ToChild =
@@ -42,11 +44,34 @@ export type ToChild =
   | { t: 'drain' }
   | { t: 'reopen-logs' };
 
+/** One prom-client metric as `Registry.getMetricsAsJSON()` gives it (counters and histograms only). */
+export interface MetricJson {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: string;
+  values: { value: number; labels: Record<string, string | number>; metricName?: string }[];
+}
+
+/** Pushed every `statsInterval` ms and whenever the child's machine changes state. */
 export interface ChildStats {
+  /** Responses sent since the child started. */
   requests: number;
+  /** Requests being served or waiting for a worker. */
   inflight: number;
+  /** Of those, the ones waiting in the child for a worker. */
+  queued: number;
   workerPid: number | null;
+  /** Bytes: the child and its Python worker. */
   rss: number;
+  /** Bytes: the Python worker alone. */
+  workerRss: number;
+  /** The child machine's state (leaf path, `_`-joined: `serving`, `restartingWorker`). */
+  state: string;
+  /** Responses by status class ('1xx' … '5xx'). */
+  responses: Record<string, number>;
+  /** The child's request counters and duration histogram (summed by the controller). */
+  metrics: MetricJson[];
 }
 
 export type FromChild =

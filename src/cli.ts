@@ -5,12 +5,17 @@ import path from 'node:path';
 import { openListenSocket } from './actors/listen-socket.js';
 import { Pidfile } from './actors/pidfile.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
-import { helpText, parseArgs } from './config/parse-args.js';
-import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './config/validate.js';
+import { machinesCommand } from './commands/machines.js';
+import { helpText, parseArgs, type ParsedArgs } from './config/parse-args.js';
+import { listenAddress, rejectUnavailable, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
 import { SpawningError } from './errors.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
-import { runController } from './runtime/controller.js';
-import { startReloader } from './runtime/reloader.js';
+import { runController, type ControllerActor } from './runtime/controller.js';
+import { startReloader, type Reloader } from './runtime/reloader.js';
+import { startInspector } from './status/inspector.js';
+import { observeController } from './status/observer.js';
+import { startStatusService, type StatusService } from './status/service.js';
+import { HISTORY_STEP_MS, StatusStore } from './status/status-store.js';
 
 const log = (line: string): void => {
   process.stderr.write(line + '\n');
@@ -20,10 +25,44 @@ function version(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** How often children push their counters; a child silent for four of these is unresponsive. */
+const STATS_INTERVAL_MS = 500;
+
+/** The settings as status.json shows them: snake_case, without the info flags. */
+function publicConfig(parsed: ParsedArgs): Record<string, unknown> {
+  const out: Record<string, unknown> = { args: parsed.args };
+  for (const [key, value] of Object.entries(parsed.settings)) {
+    if (key === 'help' || key === 'version') continue;
+    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = value;
+  }
+  return out;
+}
+
+/** /healthz follows the controller: ready counts while it runs, 503 from the moment it stops. */
+function followHealth(actor: ControllerActor, status: StatusService, store: StatusStore): void {
+  let last = '';
+  actor.subscribe((snapshot) => {
+    if (snapshot.matches('stopping') || snapshot.status === 'done') {
+      if (last !== 'stopping') store.record('stopping', 'stopping: finishing in-flight requests');
+      last = 'stopping';
+      status.stopping();
+      return;
+    }
+    const ready = snapshot.context.children.filter((c) => c.state === 'ready' && c.generation === snapshot.context.generation).length;
+    const key = `${ready}/${snapshot.context.processes}`;
+    if (key === last) return;
+    last = key;
+    status.children(ready, snapshot.context.processes);
+  });
+  const sampler = setInterval(() => store.sample(process.memoryUsage.rss(), actor.getSnapshot().context.children), HISTORY_STEP_MS);
+  sampler.unref();
+}
+
 /** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
 const undoOnError: Array<() => Promise<void> | void> = [];
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'machines') return machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
   const parsed = parseArgs(argv);
   const { settings } = parsed;
   if (settings.help) {
@@ -36,10 +75,48 @@ async function main(argv: string[]): Promise<number> {
   }
   rejectUnavailable(parsed);
   validateApp(parsed);
+  const address = listenAddress(parsed);
+  validateStatusPort(parsed, address);
   const python = resolvePython(settings.python);
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
-  const socket = await openListenSocket(listenAddress(parsed), settings.backlog);
+  const socket = await openListenSocket(address, settings.backlog);
   undoOnError.push(() => socket.close());
+  const lifecycle = new EventEmitter();
+  const inspector = settings.inspect ? startInspector(settings.inspect, log) : null;
+  undoOnError.push(() => inspector?.stop());
+  const store = new StatusStore(STATS_INTERVAL_MS * 4);
+  let controller: ControllerActor | null = null;
+  let reloader: Reloader | null = null;
+  // Bound before --chuid too, so a privileged status port works like the service's.
+  const status =
+    settings.statusPort === null
+      ? null
+      : await startStatusService({
+          host: settings.statusHost,
+          port: settings.statusPort,
+          store,
+          info: {
+            version: version(),
+            url: socket.url,
+            host: socket.unixPath ?? socket.host,
+            port: socket.port,
+            processes: settings.processes,
+            threads: settings.threads,
+            config: publicConfig(parsed),
+          },
+          view: () => {
+            const snapshot = controller?.getSnapshot();
+            return {
+              records: snapshot?.context.children ?? [],
+              processes: snapshot?.context.processes ?? settings.processes,
+              generation: snapshot?.context.generation ?? 1,
+              machines: { controller: snapshot?.value ?? 'idle', reloader: reloader?.state() ?? null },
+            };
+          },
+          log,
+          inspect: inspector?.inspect,
+        });
+  undoOnError.push(() => status?.close());
   // Written before --chuid, so it can live where only root writes (/run).
   const pidfile = settings.pidfile ? new Pidfile(path.resolve(settings.pidfile)) : null;
   pidfile?.write(process.pid);
@@ -50,18 +127,22 @@ async function main(argv: string[]): Promise<number> {
     dropPrivileges(identity);
   }
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
-  const lifecycle = new EventEmitter();
-  const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
+  if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
   reloader?.watch(settings.watch);
-  return runController({
+  store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${settings.threads} threads on ${socket.url}`);
+  const code = await runController({
     socket,
     events: lifecycle,
+    observer: observeController(store, lifecycle),
+    inspect: inspector?.inspect,
     maxMemory: settings.maxMemory,
     maxAge: settings.maxAge,
     onModules: (files) => reloader?.watch(files),
     onStart: (actor) => {
+      controller = actor;
       requestReload = () => actor.send({ type: 'RELOAD' });
+      if (status) followHealth(actor, status, store);
     },
     processes: settings.processes,
     deadmanTimeout: settings.deadmanTimeout,
@@ -84,11 +165,15 @@ async function main(argv: string[]): Promise<number> {
       maxBodySize: settings.maxBodySize,
       accessLog: settings.accessLogFile === '-' ? '-' : settings.accessLogFile === '/dev/null' ? '/dev/null' : path.resolve(settings.accessLogFile),
       deadmanTimeout: settings.deadmanTimeout,
-      statsInterval: 500,
+      statsInterval: STATS_INTERVAL_MS,
       pythonPath: [PYTHON_PACKAGE_DIR],
       reload: settings.reload,
+      inspect: settings.inspect,
     },
   });
+  reloader?.stop();
+  inspector?.stop();
+  return code;
 }
 
 main(process.argv.slice(2)).then(

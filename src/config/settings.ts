@@ -20,6 +20,7 @@ export interface Settings {
   maxAge: number | null;
   statusPort: number | null;
   statusHost: string;
+  inspect: string | null;
   deadmanTimeout: number;
   pidfile: string | null;
   chuid: string | null;
@@ -120,8 +121,9 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'maxHeaderSize', flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
   def({ key: 'maxBodySize', flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
   def({ key: 'backlog', flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
-  def({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status and /status.json on this port.', unavailable: true, parse: integer(1, 65535) }),
-  def({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service.', unavailable: true, parse: text }),
+  def({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status (live page), /status.json, /metrics (Prometheus) and /healthz on this port (0: any free port).', parse: integer(0, 65535) }),
+  def({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service (status data is not for the public).', parse: text }),
+  def({ key: 'inspect', flags: ['--inspect'], meta: 'URL', section: 'Status', default: null, describe: 'Stream every state machine\'s events to an xstate inspector WebSocket (ws://…).', parse: (raw) => { if (!/^wss?:\/\/[^/]/.test(raw)) throw new Error(`expected a ws:// or wss:// URL, got '${raw}'`); return raw; } }),
   def({ key: 'pidfile', flags: ['--pidfile'], meta: 'FILE', section: 'Process', default: null, describe: "Write the controller's pid to FILE (removed on exit).", parse: text }),
   def({ key: 'chuid', flags: ['--chuid'], meta: 'USER[:GROUP]', section: 'Process', default: null, describe: 'Run as USER (and GROUP) after binding the socket.', parse: text }),
   def({ key: 'help', flags: ['-h', '--help'], section: 'Info', default: false, describe: 'Show this help and exit.' }),

@@ -74,3 +74,10 @@ export function listenAddress(parsed: ParsedArgs): Listen {
   }
   return { kind: 'tcp', host, port, path: null };
 }
+
+/** The status service must not take the service's own port. */
+export function validateStatusPort(parsed: ParsedArgs, listen: Listen): void {
+  const { statusPort } = parsed.settings;
+  if (statusPort === null || statusPort === 0 || listen.kind !== 'tcp' || listen.port === 0) return;
+  if (statusPort === listen.port) throw new ConfigError(`--status-port ${statusPort} is the port the application is served on; choose another port for the status service`);
+}

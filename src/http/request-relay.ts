@@ -23,6 +23,8 @@ export interface RelayOptions {
   accessLog: AccessLog;
   /** Called whenever the number of requests in flight drops to zero. */
   onIdle: () => void;
+  /** Every response, once it is complete: its status and how long it took. */
+  onResponse?: (status: number, seconds: number) => void;
 }
 
 interface Exchange {
@@ -78,6 +80,11 @@ export class RequestRelay {
     return this.#exchanges.size + this.#waiting.length;
   }
 
+  /** Requests waiting for a worker. */
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
   /** From now on every response closes its connection. */
   drain(): void {
     this.#draining = true;
@@ -124,7 +131,7 @@ export class RequestRelay {
       answered: false,
       done: false,
       bytes: 0,
-      startedAt: opts.accessLog.enabled ? performance.now() : 0,
+      startedAt: performance.now(),
       backlog: null,
     };
     res.on('close', () => this.#onClose(ex));
@@ -304,6 +311,7 @@ export class RequestRelay {
       req.removeAllListeners('data');
       req.resume();
     }
+    this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
     if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt);
     if (this.inflight === 0) this.#opts.onIdle();
   }
@@ -324,9 +332,10 @@ export class RequestRelay {
 
   /** Answered here without the worker (413, 503): still one access-log line. */
   #reject(req: IncomingMessage, res: ServerResponse, status: number, message: string, close: boolean, extra?: string[]): void {
-    const startedAt = this.#opts.accessLog.enabled ? performance.now() : 0;
+    const startedAt = performance.now();
     answer(res, status, message, close, extra);
     this.requests++;
+    this.#opts.onResponse?.(status, (performance.now() - startedAt) / 1000);
     if (this.#opts.accessLog.enabled) this.#log(req, res, Buffer.byteLength(message) + 1, startedAt);
   }
 }

@@ -8,6 +8,7 @@ import net from 'node:net';
 import type stream from 'node:stream';
 import { createActor } from 'xstate';
 import { childMachine } from '../../machines/child.js';
+import { leafStates } from '../../machines/diagram.js';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 import { WorkerTag, type FromWorker, type LoadError, type WorkerInfo } from '../../protocol/worker-messages.js';
@@ -16,6 +17,8 @@ import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
 import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
+import { startInspector } from '../status/inspector.js';
+import { RequestMetrics } from '../status/request-metrics.js';
 
 const CONTROL_FD = 3;
 const LISTEN_FD = 4;
@@ -69,6 +72,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   let lastExit: { worker: PythonWorker; code: number | null; signal: NodeJS.Signals | null; failed: number } | null = null;
   let readyInfo: WorkerInfo = { pid: 0, python: '', threads: config.threads, app: '', factory: config.factory };
 
+  const metrics = new RequestMetrics();
   const relay = new RequestRelay({
     identity: {
       serverName: config.unixPath ? 'localhost' : config.host,
@@ -82,6 +86,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     onIdle: () => {
       if (draining && connections === 0) actor.send({ type: 'IDLE' });
     },
+    onResponse: (status, seconds) => metrics.observe(status, seconds),
   });
 
   const onWorkerMessage = (msg: FromWorker): void => {
@@ -102,6 +107,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     }
   };
 
+  const inspector = config.inspect ? startInspector(config.inspect, (line) => process.stderr.write(`${line} (child ${process.pid})\n`)) : null;
   const actor = createActor(
     childMachine.provide({
       actions: {
@@ -189,16 +195,23 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           server?.closeAllConnections();
         },
         exit: (_, { code }) => {
+          inspector?.stop();
           clearInterval(statsTimer);
           clearTimeout(healthyTimer);
           worker?.kill('SIGKILL');
-          void accessLog.close().finally(() => {
-            control.flush();
-            process.exit(code);
-          });
+          // A last report, so the controller's totals include every request this child served.
+          void pushStats()
+            .catch(() => {})
+            .finally(() =>
+              accessLog.close().finally(() => {
+                control.flush();
+                process.exit(code);
+              }),
+            );
         },
       },
     }),
+    { inspect: inspector?.inspect },
   );
 
   // Ctrl-C and a terminal hangup reach the whole process group; the controller decides.
@@ -211,21 +224,37 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   });
   control.on('close', () => actor.send({ type: 'DRAIN' }));
 
-  statsTimer = setInterval(() => {
-    const pids = worker ? [worker.pid] : [];
-    void totalRss(pids).then((workerRss) => {
-      control.send({
-        t: 'stats',
-        requests: relay.requests,
-        inflight: relay.inflight,
-        workerPid: worker?.pid ?? null,
-        rss: process.memoryUsage.rss() + workerRss,
-      });
+  // Pushed, never polled: the controller answers status requests from the last report,
+  // so a stuck child cannot stall them (it is shown as unresponsive instead).
+  const pushStats = async (): Promise<void> => {
+    const workerRss = await totalRss(worker ? [worker.pid] : []);
+    control.send({
+      t: 'stats',
+      requests: relay.requests,
+      inflight: relay.inflight,
+      queued: relay.queued,
+      workerPid: worker?.pid ?? null,
+      rss: process.memoryUsage.rss() + workerRss,
+      workerRss,
+      state: leafStates(actor.getSnapshot().value).join(' '),
+      responses: metrics.responses,
+      metrics: await metrics.json(),
     });
-  }, config.statsInterval);
+  };
+  statsTimer = setInterval(() => void pushStats(), config.statsInterval);
   statsTimer.unref();
 
-  actor.subscribe({ error: (err) => process.stderr.write(`spawning: child machine: ${String(err)}\n`) });
+  let lastState = '';
+  actor.subscribe({
+    next: (snapshot) => {
+      const state = leafStates(snapshot.value).join(' ');
+      if (state !== lastState) {
+        lastState = state;
+        void pushStats();
+      }
+    },
+    error: (err) => process.stderr.write(`spawning: child machine: ${String(err)}\n`),
+  });
   actor.start();
   actor.send({ type: 'START' });
 }

@@ -4,14 +4,15 @@
  */
 import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
-import { controllerMachine } from '../../machines/controller.js';
+import { controllerMachine, type ReplaceReason } from '../../machines/controller.js';
 import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
-import type { ChildConfig } from '../../protocol/control-messages.js';
+import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
 import type { LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
 import { forwardSignals } from '../actors/signals.js';
+import type { Inspect } from '../status/inspector.js';
 import { AppLoadError, ConfigError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
@@ -22,7 +23,22 @@ const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where}
 
 export type ControllerActor = ReturnType<typeof createActor<typeof controllerMachine>>;
 
+/** What the status service hears of the children; every call is a report, none is a request. */
+export interface ControllerObserver {
+  childSpawned(id: number, slot: number, generation: number, pid: number): void;
+  childReady(id: number): void;
+  childStats(id: number, stats: ChildStats): void;
+  /** `unexpected`: it was not draining (a crash); `how`: "code N" or the signal. */
+  childExited(id: number, unexpected: boolean, how: string): void;
+  workerExited(id: number, pid: number, how: string, failed: number): void;
+  evicting(reason: ReplaceReason, why: string, figures: Record<string, number>): void;
+}
+
 export interface ControllerOptions {
+  /** Telemetry for the status service. */
+  observer?: ControllerObserver;
+  /** --inspect: receives the controller actor's events. */
+  inspect?: Inspect;
   /** Lifecycle events, for the reloader and the status service. */
   events?: EventEmitter;
   /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
@@ -71,15 +87,19 @@ export function runController(opts: ControllerOptions): Promise<number> {
           spawnChild: (_, { id, slot, generation }) => {
             const child = new ChildHandle(id, slot, generation, socket.fd, childConfig);
             children.set(id, child);
+            opts.observer?.childSpawned(id, slot, generation, child.pid);
             let healthy: NodeJS.Timeout | undefined;
             child.on('message', (msg) => {
               switch (msg.t) {
                 case 'ready':
                   samples.set(id, { id, rss: 0, initialRss: 0, readyAt: Date.now() });
                   healthy = setTimeout(() => actor.send({ type: 'CHILD_HEALTHY', slot }), HEALTHY_AFTER_MS);
+                  opts.observer?.childReady(id);
                   actor.send({ type: 'CHILD_READY', id });
                   return;
                 case 'stats': {
+                  const { t: _t, ...stats } = msg;
+                  opts.observer?.childStats(id, stats);
                   const sample = samples.get(id);
                   if (sample) {
                     sample.rss = msg.rss;
@@ -89,6 +109,9 @@ export function runController(opts: ControllerOptions): Promise<number> {
                 }
                 case 'modules':
                   opts.onModules?.(msg.files);
+                  return;
+                case 'worker-exit':
+                  opts.observer?.workerExited(id, msg.pid, msg.signal ?? `code ${msg.code}`, msg.inflight);
                   return;
                 case 'load-error':
                   actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: loadErrorExitCode(msg.error) });
@@ -102,9 +125,9 @@ export function runController(opts: ControllerOptions): Promise<number> {
               children.delete(id);
               samples.delete(id);
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
-              if (actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR) {
-                log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
-              }
+              const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
+              if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
+              opts.observer?.childExited(id, unexpected, signal ?? `code ${code}`);
               actor.send({ type: 'CHILD_EXIT', id });
             });
           },
@@ -174,7 +197,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
           },
         },
       }),
-      { input: { processes: opts.processes } },
+      { input: { processes: opts.processes }, inspect: opts.inspect },
     );
 
     const drain = (id: number): void => {
@@ -214,6 +237,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
         });
         if (decision.replace !== null) {
           log(`spawning: ${decision.why}; replacing it`);
+          opts.observer?.evicting(decision.reason, decision.why, decision.figures);
           actor.send({ type: 'REPLACE', id: decision.replace, reason: decision.reason });
         }
       }, SAMPLE_INTERVAL_MS);

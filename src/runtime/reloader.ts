@@ -1,18 +1,21 @@
 /** --reload=dev and --watch: drives machines/reloader.ts with a real FileWatcher and the controller's reload events. */
 import type { EventEmitter } from 'node:events';
-import { createActor } from 'xstate';
+import { createActor, type StateValue } from 'xstate';
 import { reloaderMachine } from '../../machines/reloader.js';
 import { FileWatcher } from '../actors/file-watcher.js';
+import type { Inspect } from '../status/inspector.js';
 
 export const DEBOUNCE_MS = 250;
 
 export interface Reloader {
   watch(files: Iterable<string>): void;
   stop(): void;
+  /** The machine's current state, for the status page. */
+  state(): StateValue;
 }
 
 /** `lifecycle` is the controller's `events` emitter: the machine waits for each reload it asked for to finish. */
-export function startReloader(requestReload: (files: string[]) => void, log: (line: string) => void, lifecycle: EventEmitter): Reloader {
+export function startReloader(requestReload: (files: string[]) => void, log: (line: string) => void, lifecycle: EventEmitter, inspect?: Inspect): Reloader {
   let timer: NodeJS.Timeout | undefined;
   const watcher = new FileWatcher((file) => actor.send({ type: 'CHANGED', file }), log);
   const actor = createActor(
@@ -30,6 +33,7 @@ export function startReloader(requestReload: (files: string[]) => void, log: (li
         watchFiles: (_, { files }) => void watcher.add(files),
       },
     }),
+    { inspect },
   );
   const started = (): void => void actor.send({ type: 'RELOAD_STARTED' });
   const reloaded = (): void => void actor.send({ type: 'RELOAD_FINISHED', ok: true });
@@ -43,5 +47,6 @@ export function startReloader(requestReload: (files: string[]) => void, log: (li
       actor.send({ type: 'STOP' });
       watcher.close();
     },
+    state: () => actor.getSnapshot().value,
   };
 }

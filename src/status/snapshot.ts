@@ -1,0 +1,154 @@
+/**
+ * The body of GET /status.json (and what the page draws). Field by field in
+ * README.md "Status service"; the seed's names are kept where it had them.
+ */
+import type { StateValue } from 'xstate';
+import { leafStates } from '../../machines/diagram.js';
+import type { ChildRecord } from '../../machines/controller.js';
+import type { Health } from '../../machines/status.js';
+import type { HistoryPoint, StatusEvent, StatusStore } from './status-store.js';
+
+export interface ControllerInfo {
+  pid: number;
+  version: string;
+  /** Milliseconds since the epoch. */
+  startedAt: number;
+  url: string;
+  host: string;
+  port: number;
+  processes: number;
+  threads: number;
+  /** The settings as given (snake_case keys). */
+  config: Record<string, unknown>;
+}
+
+export interface MachineStates {
+  controller: StateValue;
+  reloader: StateValue | null;
+  status: StateValue;
+}
+
+export interface ControllerView {
+  records: readonly ChildRecord[];
+  processes: number;
+  generation: number;
+  machines: MachineStates;
+  health: Health;
+}
+
+export interface ChildJson {
+  id: number;
+  slot: number;
+  pid: number;
+  worker_pid: number | null;
+  generation: number;
+  /** The controller's view: starting, ready, draining. */
+  state: string;
+  /** The child's own machine state, as it last reported it. */
+  machine_state: string | null;
+  responsive: boolean;
+  started_at: string;
+  uptime: number;
+  requests: number;
+  concurrent_requests: number;
+  queued_requests: number;
+  requests_per_second: number;
+  rss_bytes: number;
+  worker_rss_bytes: number;
+  /** Seconds since the child last reported; null before its first report. */
+  last_report_age: number | null;
+}
+
+export interface StatusJson {
+  pid: number;
+  version: string;
+  started_at: string;
+  uptime: number;
+  url: string;
+  host: string;
+  port: number;
+  health: Health;
+  generation: number;
+  processes: number;
+  threads: number;
+  active_children_count: number;
+  configured_children_count: number;
+  concurrent_requests: number;
+  queued_requests: number;
+  requests_total: number;
+  requests_per_second: number;
+  responses: Record<string, number>;
+  rss_bytes: number;
+  counts: StatusStore['counts'];
+  children: ChildJson[];
+  machines: Record<keyof MachineStates, string[] | null>;
+  config: Record<string, unknown>;
+  events: (Omit<StatusEvent, 'at'> & { at: string })[];
+  history: HistoryPoint[];
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const round = (n: number, places = 2): number => Math.round(n * 10 ** places) / 10 ** places;
+
+export function buildStatus(store: StatusStore, info: ControllerInfo, view: ControllerView, now = Date.now()): StatusJson {
+  const children: ChildJson[] = [];
+  let rate = 0;
+  for (const record of view.records) {
+    const entry = store.children.get(record.id);
+    if (!entry) continue;
+    const stats = entry.stats;
+    const perSecond = store.rate(entry);
+    rate += perSecond;
+    children.push({
+      id: record.id,
+      slot: record.slot,
+      pid: entry.pid,
+      worker_pid: stats?.workerPid ?? null,
+      generation: record.generation,
+      state: record.state,
+      machine_state: stats?.state ?? null,
+      responsive: store.responsive(entry),
+      started_at: iso(entry.startedAt),
+      uptime: round((now - entry.startedAt) / 1000, 1),
+      requests: stats?.requests ?? 0,
+      concurrent_requests: stats?.inflight ?? 0,
+      queued_requests: stats?.queued ?? 0,
+      requests_per_second: round(perSecond, 1),
+      rss_bytes: stats?.rss ?? 0,
+      worker_rss_bytes: stats?.workerRss ?? 0,
+      last_report_age: entry.statsAt === 0 ? null : round((now - entry.statsAt) / 1000, 1),
+    });
+  }
+  children.sort((a, b) => a.slot - b.slot || a.id - b.id);
+  return {
+    pid: info.pid,
+    version: info.version,
+    started_at: iso(info.startedAt),
+    uptime: round((now - info.startedAt) / 1000, 1),
+    url: info.url,
+    host: info.host,
+    port: info.port,
+    health: view.health,
+    generation: view.generation,
+    processes: view.processes,
+    threads: info.threads,
+    active_children_count: view.records.filter((r) => r.state === 'ready').length,
+    configured_children_count: view.processes,
+    concurrent_requests: store.sum('inflight'),
+    queued_requests: store.sum('queued'),
+    requests_total: store.totalRequests,
+    requests_per_second: round(rate, 1),
+    responses: store.responses(),
+    rss_bytes: process.memoryUsage.rss() + store.sum('rss'),
+    counts: { ...store.counts },
+    children,
+    machines: {
+      controller: leafStates(view.machines.controller),
+      reloader: view.machines.reloader === null ? null : leafStates(view.machines.reloader),
+      status: leafStates(view.machines.status),
+    },
+    config: info.config,
+    events: store.events.map((e) => ({ ...e, at: iso(e.at) })),
+    history: store.history,
+  };
+}
