@@ -84,7 +84,8 @@ class ReconnectingSocket {
 
 export function startInspector(url: string, log: (line: string) => void): Inspector {
   const socket = new ReconnectingSocket(url, log);
-  const inspector = createInspector(socket, { autoStart: true });
+  const inspector = createInspector(socket);
+  socket.start();
   return {
     inspect: { next: (event) => inspector.inspect.next?.(event) },
     stop: () => socket.stop(),
