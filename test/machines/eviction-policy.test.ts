@@ -40,7 +40,7 @@ describe('eviction policy: --max-memory', () => {
     assert.equal(chooseMemoryEviction(1000 * MB, 900 * MB, children), null);
     assert.equal(chooseMemoryEviction(800 * MB, 900 * MB, children), 2);
     const d = decideEviction(input({ maxMemory: 800 * MB, total: 900 * MB, children }));
-    assert.deepEqual({ ...d, why: undefined }, { replace: 2, reason: 'memory', why: undefined });
+    assert.deepEqual({ ...d, why: undefined }, { replace: 2, reason: 'memory', why: undefined, figures: { total_rss_bytes: 900 * MB, max_memory_bytes: 800 * MB, child_rss_bytes: 500 * MB } });
     assert.match(d.why, /total RSS 900M is over --max-memory 800M; child #2 is the largest \(500M\)/);
   });
 
