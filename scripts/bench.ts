@@ -1,0 +1,519 @@
+/**
+ * The benchmark suite (`scripts/bench`, which installs the peers and raises
+ * the open-file limit first): spawning against gunicorn, uWSGI (pyuwsgi,
+ * --http-socket), waitress and Granian, plus a bare Node http server as the
+ * ceiling, all serving examples/bench.py's bytes at the same process count,
+ * loaded by the same wrk. Runs alternate between servers so the machine's
+ * drift hits them all alike; the table shows medians. Not a test.
+ *
+ *   node dist/scripts/bench.js [--processes 1,2] [--duration 5] [--repeats 3]
+ *        [--scenarios hello,10k,echo,longpoll,idle,close] [--servers spawning,gunicorn,…]
+ *        [--write BENCHMARKS.md]
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const EXAMPLES = path.join(ROOT, 'examples');
+const BENCH_VENV = path.join(ROOT, '.venv-bench', 'bin');
+const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+type Mode = 'sync' | 'green' | 'idle';
+
+interface Scenario {
+  key: string;
+  title: string;
+  path: string;
+  connections: number;
+  mode: Mode;
+  /** wrk's -s script (Lua), or extra headers. */
+  lua?: string;
+  headers?: string[];
+}
+
+const SCENARIOS: Scenario[] = [
+  { key: 'hello', title: 'hello world (13 bytes), keep-alive, 50 connections', path: '/', connections: 50, mode: 'sync' },
+  { key: '10k', title: '10 KB response, keep-alive, 50 connections', path: '/10k', connections: 50, mode: 'sync' },
+  {
+    key: 'echo',
+    title: 'POST echo of 64 KB, keep-alive, 50 connections',
+    path: '/echo',
+    connections: 50,
+    mode: 'sync',
+    lua: 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "application/octet-stream"\n',
+  },
+  { key: 'longpoll', title: 'long-poll: each request waits 10 ms, 512 connections', path: '/sleep', connections: 512, mode: 'green' },
+  { key: 'idle', title: '10,000 idle keep-alive connections: total RSS', path: '/', connections: 10_000, mode: 'idle' },
+  { key: 'close', title: 'no keep-alive (a new connection per request), 50 connections', path: '/', connections: 50, mode: 'sync', headers: ['Connection: close'] },
+];
+
+interface Launch {
+  cmd: string;
+  args: string[];
+  cwd: string;
+}
+
+interface Server {
+  key: string;
+  label: (mode: Mode) => string;
+  /** The command line, or why this server sits the scenario out. */
+  launch: (port: number, processes: number, mode: Mode) => Launch | { skip: string };
+}
+
+const KEEPALIVE_S = '60';
+
+const SERVERS: Server[] = [
+  {
+    key: 'spawning',
+    label: (mode) => (mode === 'green' ? 'spawning --threads 0' : 'spawning --threads 4'),
+    launch: (port, processes, mode) => ({
+      cmd: process.execPath,
+      args: [
+        path.join(ROOT, 'bin', 'spawning.js'),
+        ...['--host', '127.0.0.1', '--port', String(port), '--processes', String(processes), '-l', '/dev/null', '--python', PYTHON],
+        ...['--threads', mode === 'green' ? '0' : '4', '--keepalive-timeout', KEEPALIVE_S, '--backlog', '4096', 'bench.app'],
+      ],
+      cwd: EXAMPLES,
+    }),
+  },
+  {
+    key: 'gunicorn',
+    label: (mode) => (mode === 'sync' ? 'gunicorn sync' : 'gunicorn gevent'),
+    launch: (port, processes, mode) => ({
+      cmd: path.join(BENCH_VENV, 'gunicorn'),
+      args: [
+        ...['--bind', `127.0.0.1:${port}`, '--workers', String(processes), '--log-level', 'warning', '--backlog', '4096'],
+        ...(mode === 'sync' ? ['--worker-class', 'sync'] : ['--worker-class', 'gevent', '--worker-connections', '20000', '--keep-alive', KEEPALIVE_S]),
+        'bench:app',
+      ],
+      cwd: EXAMPLES,
+    }),
+  },
+  {
+    key: 'uwsgi',
+    label: () => 'uWSGI --http11-socket',
+    launch: (port, processes, mode) =>
+      mode === 'green'
+        ? { skip: 'pyuwsgi ships no gevent plugin' }
+        : {
+            cmd: path.join(BENCH_VENV, 'uwsgi'),
+            args: [
+              ...['--http11-socket', `127.0.0.1:${port}`, '--master', '--processes', String(processes), '--threads', '4'],
+              ...['--wsgi-file', 'bench.py', '--callable', 'app', '--disable-logging', '--die-on-term', '--listen', '4096', '--max-fd', '65536'],
+            ],
+            cwd: EXAMPLES,
+          },
+  },
+  {
+    key: 'waitress',
+    label: () => 'waitress',
+    launch: (port, processes, mode) =>
+      processes > 1
+        ? { skip: 'waitress runs one process' }
+        : mode === 'green'
+          ? { skip: 'waitress has no green mode' }
+          : {
+              cmd: path.join(BENCH_VENV, 'waitress-serve'),
+              args: ['--listen', `127.0.0.1:${port}`, '--threads', '4', '--connection-limit', '20000', '--backlog', '4096', 'bench:app'],
+              cwd: EXAMPLES,
+            },
+  },
+  {
+    key: 'granian',
+    label: (mode) => (mode === 'green' ? 'Granian wsgi, 256 blocking threads' : 'Granian wsgi'),
+    launch: (port, processes, mode) => ({
+      cmd: path.join(BENCH_VENV, 'granian'),
+      args: [
+        ...['--interface', 'wsgi', '--host', '127.0.0.1', '--port', String(port), '--workers', String(processes), '--no-log', '--backlog', '4096'],
+        ...(mode === 'green' ? ['--blocking-threads', '256'] : []),
+        'bench:app',
+      ],
+      cwd: EXAMPLES,
+    }),
+  },
+  {
+    key: 'node',
+    label: () => 'bare Node http (ceiling)',
+    launch: (port, processes) => ({ cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes)], cwd: ROOT }),
+  },
+];
+
+// ---- processes --------------------------------------------------------------
+
+interface Running {
+  server: Server;
+  label: string;
+  port: number;
+  proc: ChildProcess;
+  launch: Launch;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function answers(port: number, urlPath: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(2000) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function start(server: Server, processes: number, mode: Mode, logDir: string): Promise<Running | { skip: string }> {
+  const port = await freePort();
+  const launch = server.launch(port, processes, mode);
+  if ('skip' in launch) return launch;
+  // A file, not a pipe: wrk runs synchronously, and a chatty server (waitress warns on every
+  // queued task) would block on a full pipe nobody drains meanwhile.
+  const log = path.join(logDir, `${server.key}-${mode}-${processes}.log`);
+  const fd = openSync(log, 'w');
+  const proc = spawn(launch.cmd, launch.args, { cwd: launch.cwd, stdio: ['ignore', 'ignore', fd], detached: true });
+  closeSync(fd);
+  const tail = (): string => readFileSync(log, 'utf8').trim().split('\n').slice(-2).join(' ');
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) return { skip: `exited at start: ${tail()}` };
+    if (await answers(port, '/')) return { server, label: server.label(mode), port, proc, launch };
+    await sleep(200);
+  }
+  stop(proc);
+  return { skip: 'did not answer within 30 s' };
+}
+
+function stop(proc: ChildProcess): void {
+  if (proc.pid === undefined) return;
+  try {
+    process.kill(-proc.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  setTimeout(() => {
+    try {
+      process.kill(-proc.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }, 3000).unref();
+}
+
+/** Resident memory of a process and all its descendants, from /proc. */
+function treeRss(root: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const tree = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) grew = tree.add(pid) !== undefined;
+  }
+  let bytes = 0;
+  for (const pid of tree) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      bytes += m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return bytes;
+}
+
+// ---- load ------------------------------------------------------------------
+
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const toMs = (text: string): number => {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n;
+};
+
+function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null): Sample {
+  const threads = scenario.connections >= 200 ? 2 : 2;
+  const args = [`-t${threads}`, `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s'];
+  if (luaFile) args.push('-s', luaFile);
+  for (const h of scenario.headers ?? []) args.push('-H', h);
+  args.push(`http://127.0.0.1:${port}${scenario.path}`);
+  const out = execFileSync('wrk', args, { encoding: 'utf8' });
+  if (!/Requests\/sec/.test(out) || / 0 requests in/.test(out)) process.stderr.write(`bench: wrk ${args.join(' ')} gave:\n${out}\n`);
+  const field = (re: RegExp): string => re.exec(out)?.[1] ?? '0';
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = Number(field(/Non-2xx or 3xx responses: (\d+)/)) + (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0);
+  return { rps: Number(field(/Requests\/sec:\s+([\d.]+)/)), p50: toMs(field(/^\s+50%\s+(\S+)/m)), p99: toMs(field(/^\s+99%\s+(\S+)/m)), errors };
+}
+
+interface IdleSample {
+  held: number;
+  baseRss: number;
+  rss: number;
+}
+
+/** Opens `count` keep-alive connections, one request on each, then measures the server's RSS while they idle. */
+async function idleConnections(running: Running, count: number): Promise<IdleSample> {
+  const pid = running.proc.pid!;
+  const baseRss = treeRss(pid);
+  const sockets: net.Socket[] = [];
+  const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+  const openOne = (): Promise<void> =>
+    new Promise((resolve) => {
+      const socket = net.connect(running.port, '127.0.0.1');
+      sockets.push(socket);
+      socket.on('error', () => resolve());
+      socket.once('connect', () => socket.write(request));
+      socket.once('data', () => resolve());
+      socket.setTimeout(20_000, () => resolve());
+    });
+  for (let i = 0; i < count; i += 250) await Promise.all(Array.from({ length: Math.min(250, count - i) }, openOne));
+  await sleep(2000);
+  const held = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
+  const rss = treeRss(pid);
+  for (const s of sockets) s.destroy();
+  await sleep(1000);
+  return { held, baseRss, rss };
+}
+
+// ---- tables ----------------------------------------------------------------
+
+const median = (values: number[]): number => {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const mib = (bytes: number): string => `${fmt(bytes / 2 ** 20, 0)} MiB`;
+
+interface Row {
+  label: string;
+  key: string;
+  samples: Sample[];
+  idle?: IdleSample;
+  skip?: string;
+}
+
+function throughputTable(rows: Row[]): string {
+  const rpsOf = (key: string): number | null => {
+    const row = rows.find((r) => r.key === key && r.samples.length > 0);
+    return row ? median(row.samples.map((s) => s.rps)) : null;
+  };
+  const peers = ['gunicorn', 'uwsgi', 'granian', 'node'].filter((k) => rpsOf(k) !== null);
+  const head = ['server', 'requests/s', 'p50 ms', 'p99 ms', 'errors', ...peers.map((k) => (k === 'node' ? '% of Node' : `× ${rows.find((r) => r.key === k)!.label.split(' ')[0]}`))];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const row of rows) {
+    if (row.samples.length === 0) {
+      lines.push(`| ${row.label} | ${row.skip ?? 'no result'} |${' |'.repeat(head.length - 2)}`);
+      continue;
+    }
+    const rps = median(row.samples.map((s) => s.rps));
+    const ratios = peers.map((k) => (k === 'node' ? `${fmt((100 * rps) / rpsOf(k)!, 0)}%` : `${fmt(rps / rpsOf(k)!, 2)}×`));
+    const errors = row.samples.reduce((n, s) => n + s.errors, 0);
+    lines.push(`| ${row.label} | ${fmt(rps)} | ${fmt(median(row.samples.map((s) => s.p50)), 2)} | ${fmt(median(row.samples.map((s) => s.p99)), 2)} | ${errors} | ${ratios.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function idleTable(rows: Row[]): string {
+  const lines = ['| server | connections held | RSS before | RSS with them | per connection |', '|---|---:|---:|---:|---:|'];
+  for (const row of rows) {
+    if (!row.idle) {
+      lines.push(`| ${row.label} | ${row.skip ?? 'no result'} | | | |`);
+      continue;
+    }
+    const { held, baseRss, rss } = row.idle;
+    lines.push(`| ${row.label} | ${fmt(held)} | ${mib(baseRss)} | ${mib(rss)} | ${held ? `${fmt((rss - baseRss) / held / 1024, 1)} KiB` : '–'} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---- main ------------------------------------------------------------------
+
+interface Options {
+  processes: number[];
+  duration: number;
+  repeats: number;
+  scenarios: Scenario[];
+  servers: Server[];
+  write: string | null;
+}
+
+function parseOptions(argv: string[]): Options {
+  const opts: Options = { processes: [1, 2], duration: 5, repeats: 3, scenarios: SCENARIOS, servers: SERVERS, write: null };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const list = <T extends { key: string }>(all: T[], what: string): T[] =>
+      value()
+        .split(',')
+        .map((k) => all.find((x) => x.key === k) ?? fail(`unknown ${what} '${k}' (one of ${all.map((x) => x.key).join(', ')})`));
+    if (flag === '--processes') opts.processes = value().split(',').map((v) => positive(v, flag));
+    else if (flag === '--duration') opts.duration = positive(value(), flag);
+    else if (flag === '--repeats') opts.repeats = positive(value(), flag);
+    else if (flag === '--scenarios') opts.scenarios = list(SCENARIOS, 'scenario');
+    else if (flag === '--servers') opts.servers = list(SERVERS, 'server');
+    else if (flag === '--write') opts.write = path.resolve(value());
+    else if (flag === '-h' || flag === '--help') {
+      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*|^ \* ?/gm, ''));
+      process.exit(0);
+    } else fail(`unknown argument '${flag}' (see --help)`);
+  }
+  return opts;
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+function positive(v: string, flag: string): number {
+  if (!/^[1-9]\d*$/.test(v)) fail(`${flag}: '${v}' is not a positive whole number`);
+  return Number(v);
+}
+
+function machineDescription(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const versions = execFileSync(path.join(BENCH_VENV, 'python'), ['-c', 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("gunicorn","gevent","pyuwsgi","waitress","granian")))'], { encoding: 'utf8' }).trim();
+  const python = execFileSync(PYTHON, ['--version'], { encoding: 'utf8' }).trim();
+  const wrkVersion = (() => {
+    try {
+      execFileSync('wrk', ['-v'], { encoding: 'utf8' });
+      return 'wrk';
+    } catch (err) {
+      return String((err as { stdout?: string }).stdout ?? 'wrk').split('\n')[0]!.trim();
+    }
+  })();
+  return [
+    `- ${os.cpus().length} × ${cpu}, ${fmt(os.totalmem() / 2 ** 30, 0)} GiB, Linux ${os.release()}`,
+    `- Node ${process.version}, ${python}; peers: ${versions}; load: ${wrkVersion}`,
+    '- everything on one machine over loopback: the load generator shares the cores with the server',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'spawning-bench-'));
+  const say = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+  const sections: string[] = [];
+  const commands = new Map<string, string>();
+  const cleanup: ChildProcess[] = [];
+  process.on('exit', () => cleanup.forEach(stop));
+  process.on('SIGINT', () => process.exit(130));
+  try {
+    for (const processes of opts.processes) {
+      for (const mode of ['sync', 'green', 'idle'] as const) {
+        const scenarios = opts.scenarios.filter((s) => s.mode === mode);
+        if (scenarios.length === 0) continue;
+        const rows = new Map<string, Row[]>(scenarios.map((s) => [s.key, []]));
+        const running: Running[] = [];
+        for (const server of opts.servers) {
+          const r = await start(server, processes, mode, tmp);
+          if ('skip' in r) {
+            say(`${server.label(mode)}: ${r.skip}`);
+            for (const s of scenarios) rows.get(s.key)!.push({ label: server.label(mode), key: server.key, samples: [], skip: r.skip });
+            continue;
+          }
+          cleanup.push(r.proc);
+          running.push(r);
+          commands.set(`${r.label}`, `${path.relative(ROOT, r.launch.cmd) || r.launch.cmd} ${r.launch.args.map((a) => (a.startsWith(ROOT) ? path.relative(ROOT, a) : a)).join(' ')}`.replace(/--port \d+|127\.0\.0\.1:\d+|bench-ceiling\.js \d+/g, (m) => m.replace(/\d+$/, 'PORT')));
+          for (const s of scenarios) rows.get(s.key)!.push({ label: r.label, key: server.key, samples: [] });
+        }
+        for (const scenario of scenarios) {
+          const luaFile = scenario.lua ? path.join(tmp, `${scenario.key}.lua`) : null;
+          if (luaFile) writeFileSync(luaFile, scenario.lua!);
+          const table = rows.get(scenario.key)!;
+          say(`${processes} process(es): ${scenario.title}`);
+          if (mode === 'idle') {
+            for (const r of running) {
+              table.find((row) => row.key === r.server.key)!.idle = await idleConnections(r, scenario.connections);
+              say(`  ${r.label}: ${JSON.stringify(table.find((row) => row.key === r.server.key)!.idle)}`);
+            }
+          } else {
+            for (const r of running) wrk(r.port, scenario, 1, luaFile); // warm-up
+            for (let round = 1; round <= opts.repeats; round++) {
+              for (const r of round % 2 ? running : [...running].reverse()) {
+                const sample = wrk(r.port, scenario, opts.duration, luaFile);
+                table.find((row) => row.key === r.server.key)!.samples.push(sample);
+                say(`  run ${round}/${opts.repeats} ${r.label}: ${fmt(sample.rps)} req/s, p99 ${fmt(sample.p99, 2)} ms, ${sample.errors} errors`);
+              }
+            }
+          }
+          const text = mode === 'idle' ? idleTable(table) : throughputTable(table);
+          const heading = `### ${scenario.title}: ${processes} process${processes > 1 ? 'es' : ''}`;
+          const how = mode === 'idle' ? `${fmt(scenario.connections)} connections, one request each, then held idle 2 s` : `wrk -t2 -c${scenario.connections} -d${opts.duration}s --latency, median of ${opts.repeats} alternating runs`;
+          sections.push(`${heading}\n\n${how}\n\n${text}`);
+          process.stdout.write(`\n${heading}\n\n${text}\n`);
+        }
+        for (const r of running) stop(r.proc);
+        await sleep(1500);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (opts.write) {
+    const cmdList = [...commands].map(([label, cmd]) => `- ${label}: \`${cmd}\``).join('\n');
+    const doc = readFileSafe(opts.write);
+    const generated = [
+      BEGIN,
+      `Run on ${new Date().toISOString().slice(0, 10)} with \`scripts/bench ${process.argv.slice(2).filter((a) => !a.startsWith('--write')).join(' ')}\`.`,
+      '',
+      machineDescription(),
+      '',
+      sections.join('\n\n'),
+      '',
+      '#### Exact server commands',
+      '',
+      cmdList,
+      END,
+    ].join('\n');
+    const start = doc.indexOf(BEGIN);
+    const end = doc.indexOf(END);
+    writeFileSync(opts.write, start >= 0 && end > start ? doc.slice(0, start) + generated + doc.slice(end + END.length) : `${doc}\n${generated}\n`);
+    say(`wrote ${path.relative(process.cwd(), opts.write)}`);
+  }
+}
+
+const BEGIN = '<!-- results: generated by scripts/bench --write; do not edit by hand -->';
+const END = '<!-- end of results -->';
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '# Benchmarks\n';
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});
