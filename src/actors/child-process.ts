@@ -5,7 +5,8 @@ import { ChanneledProcess } from './channeled-process.js';
 
 export class ChildHandle extends ChanneledProcess<FromChild, ToChild> {
   constructor(readonly id: number, readonly slot: number, readonly generation: number, listenFd: number, config: ChildConfig) {
-    super({ role: 'child', command: process.execPath, args: [CHILD_ENTRY], extraFds: [listenFd] });
+    // The controller's own node flags (--cpu-prof, --max-old-space-size…) apply to children too, as with cluster.fork.
+    super({ role: 'child', command: process.execPath, args: [...process.execArgv, CHILD_ENTRY], extraFds: [listenFd] });
     this.send({ t: 'start', config, generation, slot });
   }
 }
