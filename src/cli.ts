@@ -9,6 +9,11 @@ import { helpText, parseArgs } from './config/parse-args.js';
 import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './config/validate.js';
 import { SpawningError } from './errors.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
+import { connectionOptions, defaultNodeName } from './fleet/connection.js';
+import { runFleetCommand } from './fleet/cli.js';
+import { startHealthServer } from './fleet/health-server.js';
+import { startFleetMember, type FleetMember } from './fleet/member.js';
+import { controllerNodeSource, type FleetNodeSource } from './fleet/node-source.js';
 import { runController } from './runtime/controller.js';
 import { startReloader } from './runtime/reloader.js';
 
@@ -24,6 +29,7 @@ function version(): string {
 const undoOnError: Array<() => Promise<void> | void> = [];
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'fleet') return runFleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
   const parsed = parseArgs(argv);
   const { settings } = parsed;
   if (settings.help) {
@@ -37,6 +43,9 @@ async function main(argv: string[]): Promise<number> {
   rejectUnavailable(parsed);
   validateApp(parsed);
   const python = resolvePython(settings.python);
+  const nodeName = settings.nodeName ?? defaultNodeName();
+  if (settings.nats.length > 0) connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
+
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
   const socket = await openListenSocket(listenAddress(parsed), settings.backlog);
   undoOnError.push(() => socket.close());
@@ -51,10 +60,17 @@ async function main(argv: string[]): Promise<number> {
   }
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
   const lifecycle = new EventEmitter();
+  // The fleet and the health check see the controller through one FleetNodeSource, made when it starts.
+  let source: FleetNodeSource | null = null;
+  let member: FleetMember | null = null;
+  if (settings.statusPort !== null) {
+    const health = await startHealthServer(settings.statusHost, settings.statusPort, () => source, async () => (member ? member.view() : null));
+    log(`spawning: status on http://${settings.statusHost}:${health.port}/healthz`);
+  }
   const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
   let requestReload = (): void => {};
   reloader?.watch(settings.watch);
-  return runController({
+  const code = await runController({
     socket,
     events: lifecycle,
     maxMemory: settings.maxMemory,
@@ -62,6 +78,11 @@ async function main(argv: string[]): Promise<number> {
     onModules: (files) => reloader?.watch(files),
     onStart: (actor) => {
       requestReload = () => actor.send({ type: 'RELOAD' });
+      if (settings.nats.length === 0 && settings.statusPort === null) return;
+      source = controllerNodeSource({ actor, lifecycle, version: version(), url: socket.url, log });
+      if (settings.nats.length > 0) {
+        member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
+      }
     },
     processes: settings.processes,
     deadmanTimeout: settings.deadmanTimeout,
@@ -89,6 +110,10 @@ async function main(argv: string[]): Promise<number> {
       reload: settings.reload,
     },
   });
+  // Leave the fleet (delete the registry entry) rather than linger until the TTL; never wait long for NATS.
+  const leaving = member as FleetMember | null;
+  if (leaving) await Promise.race([leaving.stop(), new Promise((r) => setTimeout(r, 3000).unref())]);
+  return code;
 }
 
 main(process.argv.slice(2)).then(

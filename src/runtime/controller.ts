@@ -23,7 +23,12 @@ const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where}
 export type ControllerActor = ReturnType<typeof createActor<typeof controllerMachine>>;
 
 export interface ControllerOptions {
-  /** Lifecycle events, for the reloader and the status service. */
+  /**
+   * Lifecycle events, for the reloader, the status service and the fleet:
+   * 'reload-started' (generation), 'reloaded' (generation), 'reload-failed' (generation, error),
+   * 'replaced' (oldId, newId, reason, ok), 'child-started' (id, slot, generation, pid),
+   * 'child-stats' (id, stats), 'child-exited' (id, pid, code, signal).
+   */
   events?: EventEmitter;
   /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
   onStart?: (actor: ControllerActor) => void;
@@ -71,6 +76,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
           spawnChild: (_, { id, slot, generation }) => {
             const child = new ChildHandle(id, slot, generation, socket.fd, childConfig);
             children.set(id, child);
+            opts.events?.emit('child-started', id, slot, generation, child.pid);
             let healthy: NodeJS.Timeout | undefined;
             child.on('message', (msg) => {
               switch (msg.t) {
@@ -85,6 +91,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                     sample.rss = msg.rss;
                     if (sample.initialRss === 0) sample.initialRss = msg.rss;
                   }
+                  opts.events?.emit('child-stats', id, msg);
                   return;
                 }
                 case 'modules':
@@ -105,6 +112,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
               if (actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR) {
                 log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
               }
+              opts.events?.emit('child-exited', id, child.pid, code, signal);
               actor.send({ type: 'CHILD_EXIT', id });
             });
           },
