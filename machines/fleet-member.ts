@@ -34,6 +34,8 @@ export interface FleetMemberContext {
   heartbeatFailures: number;
   /** The last error, for the status page. */
   lastError: string | null;
+  /** Joined at least once: a later join is a rejoin. */
+  everJoined: boolean;
 }
 
 export type FleetMemberEvent =
@@ -124,7 +126,7 @@ export const fleetMemberMachine = setup({
   },
 }).createMachine({
   id: 'fleetMember',
-  context: { attempt: 0, heartbeatFailures: 0, lastError: null },
+  context: { attempt: 0, heartbeatFailures: 0, lastError: null, everJoined: false },
   initial: 'disconnected',
   states: {
     disconnected: {
@@ -150,7 +152,10 @@ export const fleetMemberMachine = setup({
       entry: 'serveCommands',
       initial: 'registering',
       on: {
-        DISCONNECTED: { target: '.reconnecting', actions: { type: 'report', params: { what: 'disconnected', error: null } } },
+        DISCONNECTED: {
+          target: '.reconnecting',
+          actions: [assign({ lastError: 'connection to NATS lost' }), { type: 'report', params: { what: 'disconnected', error: null } }],
+        },
         CLOSED: {
           target: 'retrying',
           actions: ['closeConnection', 'recordError', { type: 'report', params: failed('closed') }],
@@ -164,8 +169,8 @@ export const fleetMemberMachine = setup({
             REGISTERED: {
               target: 'joined',
               actions: [
-                { type: 'report', params: ({ context }) => ({ what: context.lastError === null ? 'joined' : 'rejoined', error: null }) },
-                assign({ attempt: 0, lastError: null, heartbeatFailures: 0 }),
+                { type: 'report', params: ({ context }) => ({ what: context.everJoined ? 'rejoined' : 'joined', error: null }) },
+                assign({ attempt: 0, lastError: null, heartbeatFailures: 0, everJoined: true }),
               ],
             },
             REGISTER_FAILED: { target: 'backingOff', actions: ['recordError', { type: 'report', params: failed('register-failed') }] },
@@ -197,7 +202,7 @@ export const fleetMemberMachine = setup({
         },
         reconnecting: {
           on: {
-            RECONNECTED: { target: 'registering', actions: assign({ lastError: 'connection lost' }) },
+            RECONNECTED: 'registering',
             // Leaving needs NATS: without it the entry expires by itself within its TTL.
             STOP: '#fleetMember.stopped',
           },

@@ -127,11 +127,11 @@ function replay(events: readonly FleetMemberEvent[]): { fx: Effects; snapshot: S
 describe('fleet member machine (model-based)', () => {
   const model = createTestModel(fleetMemberMachine);
   const serializeState = (s: Snapshot): string =>
-    JSON.stringify([s.value, Math.min(s.context.attempt, 2), Math.min(s.context.heartbeatFailures, 2), s.context.lastError !== null]);
+    JSON.stringify([s.value, Math.min(s.context.attempt, 2), Math.min(s.context.heartbeatFailures, 2), s.context.lastError !== null, s.context.everJoined]);
   const shortest = model.getShortestPaths({ events: ALL_EVENTS, serializeState });
   const simple = model.getSimplePaths({
     events: ALL_EVENTS,
-    serializeState: (s: Snapshot) => JSON.stringify([s.value, s.context.lastError !== null]),
+    serializeState: (s: Snapshot) => JSON.stringify([s.value, s.context.lastError !== null, s.context.everJoined]),
   });
 
   it('reaches every state', () => {
@@ -165,6 +165,11 @@ describe('fleet member machine (event sequences)', () => {
     assert.ok(snapshot.matches({ online: 'joined' }));
     assert.deepEqual(fx.writes, ['register', 'heartbeat', 'heartbeat']);
     assert.deepEqual(fx.reports.map((r) => r.what), ['joined']);
+  });
+
+  it('a first join after failed connects is a join, not a rejoin', () => {
+    const { fx } = replay([{ type: 'START' }, { type: 'CONNECT_FAILED', error: 'ECONNREFUSED' }, { type: 'RETRY_DUE' }, { type: 'CONNECTED' }, { type: 'REGISTERED' }]);
+    assert.deepEqual(fx.reports.map((r) => r.what), ['connect-failed', 'joined']);
   });
 
   it('retries the first connect with a growing, capped back-off', () => {
