@@ -125,7 +125,7 @@ export const fleetMemberMachine = setup({
     countHeartbeatFailure: assign({ heartbeatFailures: ({ context }) => context.heartbeatFailures + 1 }),
   },
 }).createMachine({
-  id: 'fleetMember',
+  id: 'fleet-member',
   context: { attempt: 0, heartbeatFailures: 0, lastError: null, everJoined: false },
   initial: 'disconnected',
   states: {
@@ -204,7 +204,7 @@ export const fleetMemberMachine = setup({
           on: {
             RECONNECTED: 'registering',
             // Leaving needs NATS: without it the entry expires by itself within its TTL.
-            STOP: '#fleetMember.stopped',
+            STOP: '#fleet-member.stopped',
           },
         },
       },

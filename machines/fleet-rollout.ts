@@ -69,7 +69,7 @@ export const fleetRolloutMachine = setup({
     inFlight: ({ context, event }) => 'node' in event && context.inFlight.includes(event.node),
   },
 }).createMachine({
-  id: 'fleetRollout',
+  id: 'fleet-rollout',
   context: ({ input }) => ({ nodes: [...input.nodes], batch: Math.max(1, input.batch), next: 0, inFlight: [], outcomes: [] }),
   initial: 'idle',
   states: {

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { childMachine } from '../machines/child.js';
 import { controllerMachine } from '../machines/controller.js';
 import { toMermaid } from '../machines/diagram.js';
+import { fleetMemberMachine } from '../machines/fleet-member.js';
+import { fleetRolloutMachine } from '../machines/fleet-rollout.js';
 import { reloaderMachine } from '../machines/reloader.js';
 
 export const ARCHITECTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'ARCHITECTURE.md');
@@ -19,6 +21,8 @@ export function diagramsMarkdown(): string {
     ['Controller', controllerMachine],
     ['Child', childMachine],
     ['Reloader', reloaderMachine],
+    ['Fleet member', fleetMemberMachine],
+    ['Fleet rollout', fleetRolloutMachine],
   ] as const;
   return sections.map(([title, m]) => `### ${title} (\`machines/${m.id}.ts\`)\n\n\`\`\`mermaid\n${toMermaid(m)}\n\`\`\``).join('\n\n');
 }

@@ -78,7 +78,6 @@ describe('spawning CLI: bad input is one line and exit 2', { concurrency: 8, tim
     ['negative seconds', ['--deadman-timeout=-1', APP], /invalid value for --deadman-timeout: expected a number of seconds/],
     ['an unknown reload mode', ['--reload=prod', APP], /the only reload mode is 'dev'/],
     ['--coverage, not built yet', ['-c', APP], /^spawning: error: --coverage is not available in this version yet/],
-    ['--status-port, not built yet', ['--status-port=9000', APP], /^spawning: error: --status-port is not available in this version yet/],
     ['--python that does not exist', ['--python', '/nope/python', APP], /--python \/nope\/python: no such interpreter/, 'SPAWNING_ERR_PYTHON_ENV'],
     ['--python that is not executable', ['--python', path.join(REPO_ROOT, 'package.json'), APP], /package\.json: not executable/, 'SPAWNING_ERR_PYTHON_ENV'],
   ];

@@ -60,10 +60,16 @@ describe('settings table and parser', () => {
   });
 
   it('refuses flags whose behaviour is not built yet instead of ignoring them', () => {
-    assert.throws(() => rejectUnavailable(parseArgs(['--status-port=9000', 'm.app'])), /--status-port is not available in this version yet/);
     assert.throws(() => rejectUnavailable(parseArgs(['-c', 'm.app'])), /--coverage is not available in this version yet/);
     rejectUnavailable(parseArgs(['--reload=dev', '--max-memory=1G', '--max-age=60', 'm.app']));
     assert.throws(() => parseArgs(['--reload=prod', 'm.app']), /the only reload mode is 'dev'/);
+  });
+
+  it('keeps fleet-command flags and server flags apart', () => {
+    assert.throws(() => parseArgs(['--batch=2', 'm.app']), /option --batch applies to spawning fleet only/);
+    assert.throws(() => parseArgs(['--threads=2'], 'fleet'), /option --threads applies to the server, not to spawning fleet/);
+    const { settings } = parseArgs(['--nats', 'nats://a:4222,tls://b:4222', '--fleet', 'shop', '--batch', '2'], 'fleet');
+    assert.deepEqual([settings.nats, settings.fleet, settings.batch], [['nats://a:4222', 'tls://b:4222'], 'shop', 2]);
   });
 
   it('resolves --bind', () => {
