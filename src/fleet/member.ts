@@ -190,8 +190,10 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
           const retry = delayMs !== undefined ? `; retrying in ${delayMs} ms` : '';
           switch (what) {
             case 'joined':
+              onEvent({ t: 'joined', generation: source.snapshot().generation });
               return log(`spawning: fleet: joined ${where} (NATS ${opts.nats.nats.join(',')}, heartbeat every ${heartbeatMs()} ms)`);
             case 'rejoined':
+              onEvent({ t: 'joined', generation: source.snapshot().generation });
               return log(`spawning: fleet: rejoined ${where}`);
             case 'disconnected':
               return log(`spawning: fleet: lost NATS; still serving, reconnecting`);

@@ -37,10 +37,11 @@ export async function openRegistry(nc: NatsConnection, fleet: string): Promise<K
 
 /** Every live entry, sorted by node name; entries that cannot be read are skipped. */
 export async function readRegistry(kv: KV): Promise<NodeReport[]> {
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
+  // A set: a key rewritten by a heartbeat while the listing runs can be listed twice.
+  const keys = new Set<string>();
+  for await (const k of await kv.keys()) keys.add(k);
   const reports: NodeReport[] = [];
-  for (const k of keys.sort()) {
+  for (const k of [...keys].sort()) {
     const entry = await kv.get(k);
     if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) continue;
     try {

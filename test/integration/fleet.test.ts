@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decodeEvent, subjects, type FleetEvent, type NodeReport } from '../../protocol/fleet-messages.js';
+import { openRegistry, readRegistry } from '../../src/fleet/registry.js';
 import { startLoad, stopAllLoads } from '../helpers/load.js';
 import { disposeAllNats, startNats, type NatsServer } from '../helpers/nats.js';
 import { killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
@@ -118,6 +119,7 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
     const lines = table.stdout.trim().split('\n');
     assert.match(lines[0]!, /^NODE\s+STATE\s+GEN\s+CHILDREN\s+REQ\/S\s+RSS/);
     for (const [i, name] of NODES.entries()) assert.match(lines[i + 1]!, new RegExp(`^${name}\\s+serving\\s+1\\s+1/1\\s`));
+    for (const name of NODES) assert.ok(events.some((e) => e.t === 'joined' && e.node === name && e.generation === 1), `no joined event from ${name}`);
     // The status listener shows the fleet too.
     const page = JSON.parse((await get(hosts.get('alpha')!.statusPort, '/status.json')).body) as { fleet: { members: NodeReport[]; membership: string } };
     assert.equal(page.fleet.membership, 'joined');
@@ -200,9 +202,12 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
     const alpha = hosts.get('alpha')!;
     alpha.server.proc.kill('SIGKILL');
     const killedAt = Date.now();
-    await waitFor(async () => !(await registry()).some((r) => r.node === 'alpha'), 'alpha gone from the registry', (TTL_SECONDS + 5) * 1000, 200);
+    // Read the bucket directly: a CLI run per poll would blur the timing.
+    const kv = (await openRegistry(watcher, FLEET))!;
+    await waitFor(async () => !(await readRegistry(kv)).some((r) => r.node === 'alpha'), 'alpha gone from the registry', (TTL_SECONDS + 5) * 1000, 100);
     const gone = Date.now() - killedAt;
     assert.ok(gone <= (TTL_SECONDS + 2) * 1000, `alpha stayed ${gone} ms`);
+    process.stderr.write(`fleet test: a SIGKILLed host left the registry after ${gone} ms (TTL ${TTL_SECONDS} s)\n`);
     assert.deepEqual((await registry()).map((r) => r.node), ['bravo']);
   });
 });
