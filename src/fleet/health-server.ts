@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BindError } from '../errors.js';
 import type { FleetView } from './member.js';
 import type { FleetNodeSource } from './node-source.js';
 
@@ -39,7 +40,9 @@ export async function startHealthServer(host: string, port: number, getSource: (
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new BindError(`--status-port ${port} on ${host}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+    );
     server.listen(port, host, () => resolve());
   });
   server.unref();

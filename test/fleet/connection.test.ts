@@ -81,6 +81,16 @@ describe('fleet flags on the command line', () => {
     }
   });
 
+  test('a --status-port in use is a bind error', async () => {
+    const holder = http.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as { port: number }).port;
+    const r = await runCli(['--host', '127.0.0.1', '--port', '0', '--status-port', String(port), 'controller_apps:hello']);
+    holder.close();
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^spawning: error: --status-port ${port} on 127\\.0\\.0\\.1: address already in use \\[SPAWNING_ERR_BIND\\]$`, 'm'));
+  });
+
   test('a fleet command with no NATS server says so and exits 5', async () => {
     const r = await runCli(['fleet', 'status', '--nats', 'nats://127.0.0.1:1']);
     assert.equal(r.code, 5);
