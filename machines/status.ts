@@ -43,7 +43,7 @@ export type StatusAction = keyof StatusActionParams;
 export const STATUS_ACTIONS: readonly StatusAction[] = ['announce', 'close'];
 
 /** What /healthz answers in each state. */
-export type Health = 'starting' | 'serving' | 'degraded' | 'out-of-rotation' | 'stopping' | 'closed';
+export type Health = 'starting' | 'serving' | 'degraded' | 'draining' | 'stopping' | 'closed';
 
 const setCounts = assign<StatusContext, StatusEvent, undefined, StatusEvent, never>({
   ready: ({ context, event }) => (event.type === 'CHILDREN' ? event.ready : context.ready),
@@ -122,7 +122,7 @@ export function healthOf(snapshot: { matches: (value: never) => boolean; value: 
     case 'degraded':
       return 'degraded';
     case 'outOfRotation':
-      return 'out-of-rotation';
+      return 'draining';
     case 'stopping':
       return 'stopping';
     default:

@@ -14,7 +14,7 @@ const END = '<!-- end of machine diagrams -->';
 
 export function diagramsMarkdown(): string {
   return Object.entries(MACHINES)
-    .map(([name, m]) => `### ${name[0]!.toUpperCase()}${name.slice(1)} (\`machines/${m.id}.ts\`)\n\n\`\`\`mermaid\n${toMermaid(m)}\n\`\`\``)
+    .map(([name, m]) => `### ${name[0]!.toUpperCase()}${name.slice(1).replace('-', ' ')} (\`machines/${m.id}.ts\`)\n\n\`\`\`mermaid\n${toMermaid(m)}\n\`\`\``)
     .join('\n\n');
 }
 

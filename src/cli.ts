@@ -7,6 +7,7 @@ import { Pidfile } from './actors/pidfile.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
 import { machinesCommand } from './commands/machines.js';
 import { helpText, parseArgs, type ParsedArgs } from './config/parse-args.js';
+import { SETTINGS, type Settings } from './config/settings.js';
 import { listenAddress, rejectUnavailable, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
 import { SpawningError } from './errors.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
@@ -16,6 +17,10 @@ import { startInspector } from './status/inspector.js';
 import { observeController } from './status/observer.js';
 import { startStatusService, type StatusService } from './status/service.js';
 import { HISTORY_STEP_MS, StatusStore } from './status/status-store.js';
+import { connectionOptions, defaultNodeName } from './fleet/connection.js';
+import { runFleetCommand } from './fleet/cli.js';
+import { startFleetMember, type FleetMember } from './fleet/member.js';
+import { controllerNodeSource } from './fleet/node-source.js';
 
 const log = (line: string): void => {
   process.stderr.write(line + '\n');
@@ -25,15 +30,18 @@ function version(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+const SECRET_SETTINGS = new Set<keyof Settings>(['natsToken', 'natsPassword']);
+
 /** How often children push their counters; a child silent for four of these is unresponsive. */
 const STATS_INTERVAL_MS = 500;
 
-/** The settings as status.json shows them: snake_case, without the info flags. */
+/** The settings as status.json shows them: snake_case, server settings only, secrets redacted. */
 function publicConfig(parsed: ParsedArgs): Record<string, unknown> {
   const out: Record<string, unknown> = { args: parsed.args };
-  for (const [key, value] of Object.entries(parsed.settings)) {
-    if (key === 'help' || key === 'version') continue;
-    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = value;
+  for (const s of SETTINGS) {
+    if (s.section === 'Info' || s.scope === 'fleet') continue;
+    const value = parsed.settings[s.key];
+    out[s.key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = SECRET_SETTINGS.has(s.key) && value !== null ? '(set)' : value;
   }
   return out;
 }
@@ -63,6 +71,7 @@ const undoOnError: Array<() => Promise<void> | void> = [];
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'machines') return machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
+  if (argv[0] === 'fleet') return runFleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
   const parsed = parseArgs(argv);
   const { settings } = parsed;
   if (settings.help) {
@@ -78,6 +87,9 @@ async function main(argv: string[]): Promise<number> {
   const address = listenAddress(parsed);
   validateStatusPort(parsed, address);
   const python = resolvePython(settings.python);
+  const nodeName = settings.nodeName ?? defaultNodeName();
+  if (settings.nats.length > 0) connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
+
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
   const socket = await openListenSocket(address, settings.backlog);
   undoOnError.push(() => socket.close());
@@ -115,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
           },
           log,
           inspect: inspector?.inspect,
+          fleet: async () => (member ? member.view() : null),
         });
   undoOnError.push(() => status?.close());
   // Written before --chuid, so it can live where only root writes (/run).
@@ -131,6 +144,8 @@ async function main(argv: string[]): Promise<number> {
   let requestReload = (): void => {};
   reloader?.watch(settings.watch);
   store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${settings.threads} threads on ${socket.url}`);
+  // The fleet sees the controller through one FleetNodeSource, made when it starts.
+  let member: FleetMember | null = null;
   const code = await runController({
     socket,
     events: lifecycle,
@@ -143,6 +158,9 @@ async function main(argv: string[]): Promise<number> {
       controller = actor;
       requestReload = () => actor.send({ type: 'RELOAD' });
       if (status) followHealth(actor, status, store);
+      if (settings.nats.length === 0) return;
+      const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
+      member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
     },
     processes: settings.processes,
     deadmanTimeout: settings.deadmanTimeout,
@@ -173,6 +191,9 @@ async function main(argv: string[]): Promise<number> {
   });
   reloader?.stop();
   inspector?.stop();
+  // Leave the fleet (delete the registry entry) rather than linger until the TTL; never wait long for NATS.
+  const leaving = member as FleetMember | null;
+  if (leaving) await Promise.race([leaving.stop(), new Promise((r) => setTimeout(r, 3000).unref())]);
   return code;
 }
 

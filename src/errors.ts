@@ -36,3 +36,9 @@ export class AppLoadError extends SpawningError {
   override readonly code = 'SPAWNING_ERR_APP_LOAD';
   override readonly exitCode = ExitCode.APP_LOAD_ERROR;
 }
+
+/** A fleet command failed: NATS unreachable, no member answers, a host could not reload. */
+export class FleetError extends SpawningError {
+  override readonly code = 'SPAWNING_ERR_FLEET';
+  override readonly exitCode = ExitCode.FLEET_ERROR;
+}

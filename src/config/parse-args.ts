@@ -32,7 +32,8 @@ function suggest(flag: string): string {
   return bestD <= Math.max(2, Math.floor(flag.length / 3)) ? ` (did you mean ${best}?)` : ' (see spawning --help)';
 }
 
-export function parseArgs(argv: readonly string[]): ParsedArgs {
+/** `command` is 'fleet' for `spawning fleet ...`, whose flags differ in part (each setting's scope). */
+export function parseArgs(argv: readonly string[], command: 'server' | 'fleet' = 'server'): ParsedArgs {
   const settings = defaults();
   const record = settings as unknown as Record<string, unknown>;
   const given = new Set<keyof Settings>();
@@ -59,6 +60,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     const setting = BY_FLAG.get(flag);
     if (!setting) throw new ConfigError(`unknown option ${flag}${suggest(flag)}`);
+    const scope = setting.scope ?? 'server';
+    if (scope !== 'both' && scope !== command) {
+      throw new ConfigError(`option ${flag} ${command === 'fleet' ? 'applies to the server, not to spawning fleet' : 'applies to spawning fleet only'}`);
+    }
     given.add(setting.key);
     if (!setting.parse) {
       if (inline !== undefined) throw new ConfigError(`option ${flag} takes no value, got '${inline}'`);
@@ -85,6 +90,7 @@ export function helpText(version: string): string {
     '',
     'usage: spawning [options] module.app [middleware ...]',
     '       spawning --factory=spawning.paste_factory.config_factory development.ini',
+    '       spawning fleet status|reload|drain NODE --nats URL [--fleet NAME] [options]',
     '',
   ];
   let section = '';

@@ -30,6 +30,21 @@ export interface Settings {
   maxHeaderSize: number;
   maxBodySize: number;
   headersTimeout: number;
+  nats: string[];
+  fleet: string;
+  nodeName: string | null;
+  natsCreds: string | null;
+  natsToken: string | null;
+  natsUser: string | null;
+  natsPassword: string | null;
+  natsTlsCa: string | null;
+  natsTlsCert: string | null;
+  natsTlsKey: string | null;
+  fleetTtl: number;
+  json: boolean;
+  batch: number;
+  timeout: number;
+  grace: number;
   help: boolean;
   version: boolean;
 }
@@ -39,7 +54,9 @@ export interface Setting<K extends keyof Settings = keyof Settings> {
   flags: string[];
   /** Placeholder in help; absent for on/off flags. */
   meta?: string;
-  section: 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Info';
+  section: 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Info';
+  /** Where the flag applies: the server (default), `spawning fleet ...` only, or both. */
+  scope?: 'server' | 'fleet' | 'both';
   default: Settings[K];
   describe: string;
   /** Turns the raw text into the value; throws a plain Error with the reason. */
@@ -71,6 +88,19 @@ const text = (raw: string): string => {
 function def<K extends keyof Settings>(s: Setting<K>): Setting<K> {
   return s;
 }
+
+const fleetName = (raw: string): string => {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new Error(`expected letters, digits, '-' or '_' (at most 64), got '${raw}'`);
+  return raw;
+};
+
+const natsUrls = (raw: string): string[] => {
+  const urls = raw.split(',').map((u) => u.trim());
+  for (const u of urls) {
+    if (!/^((nats|tls|wss?):\/\/)?[^\s/,]+(:\d+)?\/?$/.test(u)) throw new Error(`expected nats://HOST:PORT[,nats://HOST:PORT...], got '${u}'`);
+  }
+  return urls;
+};
 
 export const SETTINGS: readonly Setting[] = [
   def({ key: 'host', flags: ['--host'], meta: 'HOST', section: 'Server', default: '0.0.0.0', describe: 'Interface to listen on.', parse: text }),
@@ -126,7 +156,22 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'inspect', flags: ['--inspect'], meta: 'URL', section: 'Status', default: null, describe: 'Stream every state machine\'s events to an xstate inspector WebSocket (ws://…).', parse: (raw) => { if (!/^wss?:\/\/[^/]/.test(raw)) throw new Error(`expected a ws:// or wss:// URL, got '${raw}'`); return raw; } }),
   def({ key: 'pidfile', flags: ['--pidfile'], meta: 'FILE', section: 'Process', default: null, describe: "Write the controller's pid to FILE (removed on exit).", parse: text }),
   def({ key: 'chuid', flags: ['--chuid'], meta: 'USER[:GROUP]', section: 'Process', default: null, describe: 'Run as USER (and GROUP) after binding the socket.', parse: text }),
-  def({ key: 'help', flags: ['-h', '--help'], section: 'Info', default: false, describe: 'Show this help and exit.' }),
+  def({ key: 'nats', flags: ['--nats'], meta: 'URL[,URL]', section: 'Fleet', scope: 'both', default: [], describe: 'Join a fleet through these NATS servers (JetStream enabled); see "Running a fleet".', parse: natsUrls }),
+  def({ key: 'fleet', flags: ['--fleet'], meta: 'NAME', section: 'Fleet', scope: 'both', default: 'default', describe: 'Name of the fleet (its registry bucket is `spawning-NAME`).', parse: fleetName }),
+  def({ key: 'nodeName', flags: ['--node-name'], meta: 'NAME', section: 'Fleet', default: null, describe: "This controller's name in the fleet (default: the hostname, '.' and other characters made '-').", parse: fleetName }),
+  def({ key: 'natsCreds', flags: ['--nats-creds'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'NATS credentials file (JWT and NKey seed).', parse: text }),
+  def({ key: 'natsToken', flags: ['--nats-token'], meta: 'TOKEN', section: 'Fleet', scope: 'both', default: null, describe: 'NATS token.', parse: text }),
+  def({ key: 'natsUser', flags: ['--nats-user'], meta: 'USER', section: 'Fleet', scope: 'both', default: null, describe: 'NATS user (with --nats-password).', parse: text }),
+  def({ key: 'natsPassword', flags: ['--nats-password'], meta: 'PASSWORD', section: 'Fleet', scope: 'both', default: null, describe: 'NATS password.', parse: text }),
+  def({ key: 'natsTlsCa', flags: ['--nats-tls-ca'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: "CA certificate to verify the NATS server's TLS certificate.", parse: text }),
+  def({ key: 'natsTlsCert', flags: ['--nats-tls-cert'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'Client certificate for NATS TLS (with --nats-tls-key).', parse: text }),
+  def({ key: 'natsTlsKey', flags: ['--nats-tls-key'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'Private key of --nats-tls-cert.', parse: text }),
+  def({ key: 'fleetTtl', flags: ['--fleet-ttl'], meta: 'SECONDS', section: 'Fleet', default: 15, describe: "A node that stops heartbeating drops out of the registry after SECONDS (fixed when the fleet's bucket is created).", parse: (raw) => { const n = seconds(raw); if (n < 1) throw new Error(`expected at least 1 second, got ${n}`); return n; } }),
+  def({ key: 'json', flags: ['--json'], section: 'Fleet commands', scope: 'fleet', default: false, describe: '`fleet status`: print JSON instead of a table.' }),
+  def({ key: 'batch', flags: ['--batch'], meta: 'N', section: 'Fleet commands', scope: 'fleet', default: 1, describe: '`fleet reload`: hosts reloaded at once (the first batch is the canary).', parse: integer(1, 1000) }),
+  def({ key: 'timeout', flags: ['--timeout'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 120, describe: "`fleet reload`/`drain`: how long to wait for a host's answer.", parse: seconds }),
+  def({ key: 'grace', flags: ['--grace'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 10, describe: '`fleet drain`: /healthz answers 503 this long before the host stops accepting.', parse: seconds }),
+  def({ key: 'help', flags: ['-h', '--help'], section: 'Info', scope: 'both', default: false, describe: 'Show this help and exit.' }),
   def({ key: 'version', flags: ['-V', '--version'], section: 'Info', default: false, describe: 'Print the version and exit.' }),
 ] as Setting[];
 

@@ -39,7 +39,12 @@ export interface ControllerOptions {
   observer?: ControllerObserver;
   /** --inspect: receives the controller actor's events. */
   inspect?: Inspect;
-  /** Lifecycle events, for the reloader and the status service. */
+  /**
+   * Lifecycle events, for the reloader, the status service and the fleet:
+   * 'reload-started' (generation), 'reloaded' (generation), 'reload-failed' (generation, error),
+   * 'replaced' (oldId, newId, reason, ok), 'child-started' (id, slot, generation, pid),
+   * 'child-exited' (id, pid, code, signal). Per-child telemetry goes to `observer`.
+   */
   events?: EventEmitter;
   /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
   onStart?: (actor: ControllerActor) => void;
@@ -88,6 +93,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             const child = new ChildHandle(id, slot, generation, socket.fd, childConfig);
             children.set(id, child);
             opts.observer?.childSpawned(id, slot, generation, child.pid);
+            opts.events?.emit('child-started', id, slot, generation, child.pid);
             let healthy: NodeJS.Timeout | undefined;
             child.on('message', (msg) => {
               switch (msg.t) {
@@ -128,6 +134,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
               const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
               if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
               opts.observer?.childExited(id, unexpected, signal ?? `code ${code}`);
+              opts.events?.emit('child-exited', id, child.pid, code, signal);
               actor.send({ type: 'CHILD_EXIT', id });
             });
           },

@@ -6,6 +6,8 @@
 import type { AnyStateMachine } from 'xstate';
 import { childMachine } from '../../machines/child.js';
 import { controllerMachine } from '../../machines/controller.js';
+import { fleetMemberMachine } from '../../machines/fleet-member.js';
+import { fleetRolloutMachine } from '../../machines/fleet-rollout.js';
 import { toMermaid } from '../../machines/diagram.js';
 import { reloaderMachine } from '../../machines/reloader.js';
 import { statusMachine } from '../../machines/status.js';
@@ -15,6 +17,8 @@ export const MACHINES: Record<string, AnyStateMachine> = {
   child: childMachine,
   reloader: reloaderMachine,
   status: statusMachine,
+  'fleet-member': fleetMemberMachine,
+  'fleet-rollout': fleetRolloutMachine,
 };
 
 export interface MachineDescription {

@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createActor, type Actor } from 'xstate';
+import type { FleetView } from '../fleet/member.js';
 import type { Inspect } from './inspector.js';
 import { healthOf, healthy, statusMachine } from '../../machines/status.js';
 import { BindError } from '../errors.js';
@@ -42,6 +43,8 @@ export interface StatusServiceOptions {
   log: (line: string) => void;
   /** Streams the status machine's actor events (--inspect). */
   inspect?: Inspect;
+  /** The fleet this controller is in (--nats), for status.json and the page. */
+  fleet?: () => Promise<FleetView | null>;
 }
 
 export interface StatusService {
@@ -99,7 +102,7 @@ export async function startStatusService(opts: StatusServiceOptions): Promise<St
         res.writeHead(204).end();
         return;
       case '/status.json':
-        send(res, 200, 'application/json', JSON.stringify(buildStatus(store, info(), fullView())));
+        send(res, 200, 'application/json', JSON.stringify({ ...buildStatus(store, info(), fullView()), fleet: (await opts.fleet?.()) ?? null }));
         return;
       case '/status/machines.json':
         send(res, 200, 'application/json', JSON.stringify(machineCatalog()));

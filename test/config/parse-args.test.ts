@@ -65,6 +65,13 @@ describe('settings table and parser', () => {
     assert.throws(() => parseArgs(['--reload=prod', 'm.app']), /the only reload mode is 'dev'/);
   });
 
+  it('keeps fleet-command flags and server flags apart', () => {
+    assert.throws(() => parseArgs(['--batch=2', 'm.app']), /option --batch applies to spawning fleet only/);
+    assert.throws(() => parseArgs(['--threads=2'], 'fleet'), /option --threads applies to the server, not to spawning fleet/);
+    const { settings } = parseArgs(['--nats', 'nats://a:4222,tls://b:4222', '--fleet', 'shop', '--batch', '2'], 'fleet');
+    assert.deepEqual([settings.nats, settings.fleet, settings.batch], [['nats://a:4222', 'tls://b:4222'], 'shop', 2]);
+  });
+
   it('resolves --bind', () => {
     assert.deepEqual(listenAddress(parseArgs(['--bind', 'unix:/tmp/x.sock', 'm.app'])), { kind: 'unix', host: 'localhost', port: 0, path: '/tmp/x.sock' });
     assert.deepEqual(listenAddress(parseArgs(['--bind', '[::1]:9000', 'm.app'])), { kind: 'tcp', host: '::1', port: 9000, path: null });

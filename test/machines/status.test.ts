@@ -117,6 +117,6 @@ describe('status machine (event sequences)', () => {
 
   it('a drained host stays out of rotation until restored, then follows the counts', () => {
     const rec = replay([bound, { type: 'CHILDREN', ready: 2, configured: 2 }, { type: 'HOST_DRAIN' }, { type: 'CHILDREN', ready: 1, configured: 2 }, { type: 'HOST_RESTORE' }]);
-    assert.deepEqual(rec.health.slice(1), ['serving', 'out-of-rotation', 'out-of-rotation', 'degraded']);
+    assert.deepEqual(rec.health.slice(1), ['serving', 'draining', 'draining', 'degraded']);
   });
 });

@@ -137,10 +137,16 @@ describe('status service', () => {
     assert.equal((await server.exited).code, 0);
   });
 
-  test('binds 127.0.0.1 by default, not the service host', async () => {
-    const server = await startServer({ address: ['--host', '0.0.0.0', '--port', '0'], args: ['--processes', '1', '--status-port', '0', 'integration_apps.app'] });
+  test('binds 127.0.0.1 by default, not the service host, and never shows secrets', async () => {
+    // A NATS server that is not there: the fleet keeps retrying while HTTP is served.
+    const secrets = ['--nats', 'nats://127.0.0.1:1', '--nats-token', 's3cret-token'];
+    const server = await startServer({ address: ['--host', '0.0.0.0', '--port', '0'], args: ['--processes', '1', '--status-port', '0', ...secrets, 'integration_apps.app'] });
     const base = await statusUrl(server);
     assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const body = (await get(`${base}/status.json`)).body;
+    assert.equal((JSON.parse(body) as StatusJson).config.nats_token, '(set)');
+    assert.doesNotMatch(body, /s3cret/);
+    assert.equal((JSON.parse(body) as StatusJson).config.grace, undefined, 'fleet-command settings are not server config');
     const port = Number(new URL(base).port);
     const external = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
     if (external) {

@@ -92,6 +92,20 @@ function renderChildren(s) {
   $('#children tbody').replaceChildren(...rows);
 }
 
+function renderFleet(s) {
+  const section = $('#fleet-section');
+  section.hidden = !s.fleet;
+  if (!s.fleet) return;
+  const f = s.fleet;
+  $('#fleet-name').textContent = `${f.fleet} · this node ${f.node} · ${f.membership}${f.lastError ? ` · ${f.lastError}` : ''}`;
+  const rows = f.members.map((m) => el('tr', { 'data-node': m.node, class: m.node === f.node ? 'self' : '' },
+    el('td', {}, m.node), el('td', {}, el('span', { class: `badge ${m.state === 'serving' ? 'serving' : m.state === 'reloading' || m.state === 'starting' ? 'warn' : 'bad'}` }, m.state)),
+    el('td', {}, String(m.generation)), el('td', {}, `${m.children.ready}/${m.children.configured}`), el('td', {}, fmt.num(m.requestsPerSecond)),
+    el('td', {}, fmt.bytes(m.rssBytes)), el('td', {}, String(m.pid)), el('td', {}, m.host), el('td', {}, m.version),
+    el('td', {}, `${fmt.duration(Math.max(0, (Date.now() - m.updatedAt) / 1000))} ago`), el('td', {}, m.url)));
+  $('#fleet tbody').replaceChildren(...rows);
+}
+
 function renderEvents(s) {
   const items = [...s.events].reverse().map((e) => {
     const li = el('li', { 'data-kind': e.kind }, el('time', {}, fmt.time(e.at)), el('span', { class: `badge ${/fail|crash/.test(e.kind) ? 'bad' : e.kind === 'eviction' ? 'warn' : ''}` }, e.kind), ' ', e.message);
@@ -180,6 +194,7 @@ async function poll() {
     $('#rss-now').textContent = fmt.bytes(s.rss_bytes);
     renderChildren(s);
     renderEvents(s);
+    renderFleet(s);
     if (!configShown) { renderConfig(s); configShown = true; }
     await renderMachines(s);
     document.body.dataset.generation = String(s.generation);

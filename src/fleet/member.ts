@@ -1,0 +1,258 @@
+/**
+ * The controller's fleet membership (--nats): drives machines/fleet-member.ts
+ * with a real NATS connection, the registry bucket, the heartbeat timer, the
+ * event publisher and the command handler. Nothing here can stop the
+ * controller from serving: every NATS failure becomes an event and a log line.
+ */
+import { hostname } from 'node:os';
+import type { KV } from '@nats-io/kv';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { createActor } from 'xstate';
+import { fleetMemberMachine } from '../../machines/fleet-member.js';
+import {
+  FLEET_PROTOCOL_VERSION,
+  decodeCommand,
+  encodeFleet,
+  subjects,
+  type FleetCommand,
+  type FleetReply,
+  type NodeReport,
+} from '../../protocol/fleet-messages.js';
+import { connectionOptions, describeNatsError, type NatsSettings } from './connection.js';
+import type { FleetNodeSource, NodeEvent } from './node-source.js';
+import { openOrCreateRegistry, readRegistry } from './registry.js';
+
+/** KV operations must not hang a heartbeat or a stop: NATS may be gone. */
+const KV_TIMEOUT_MS = 3000;
+
+export interface FleetMemberOptions {
+  nats: NatsSettings;
+  fleet: string;
+  node: string;
+  /** TTL for the registry bucket if this member creates it, seconds. */
+  ttlSeconds: number;
+  source: FleetNodeSource;
+  log: (line: string) => void;
+}
+
+/** What the status page shows about the fleet. */
+export interface FleetView {
+  fleet: string;
+  node: string;
+  /** The membership's state: connecting, joined, reconnecting… */
+  membership: string;
+  lastError: string | null;
+  members: NodeReport[];
+}
+
+export interface FleetMember {
+  view(): Promise<FleetView>;
+  /** Leaves the fleet (deletes the entry if NATS is there) and closes the connection. */
+  stop(): Promise<void>;
+}
+
+const membershipName = (value: unknown): string => (typeof value === 'string' ? value : Object.values(value as Record<string, string>)[0] ?? 'online');
+
+export function startFleetMember(opts: FleetMemberOptions): FleetMember {
+  const { fleet, node, source, log } = opts;
+  const host = hostname();
+  const connOpts = connectionOptions(opts.nats, `spawning ${fleet}/${node}`);
+  let nc: NatsConnection | null = null;
+  let kv: KV | null = null;
+  let ttlMs = opts.ttlSeconds * 1000;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let resolveStopped: () => void = () => {};
+  const stoppedPromise = new Promise<void>((r) => (resolveStopped = r));
+  const heartbeatMs = (): number => Math.max(250, Math.floor(ttlMs / 3));
+
+  const report = (): NodeReport => ({
+    v: FLEET_PROTOCOL_VERSION,
+    node,
+    fleet,
+    host,
+    ...source.snapshot(),
+    updatedAt: Date.now(),
+    heartbeatMs: heartbeatMs(),
+  });
+
+  const write = async (): Promise<void> => {
+    if (!kv) throw new Error('no registry bucket');
+    await withTimeout(kv.put(node, encodeFleet(report())), 'registry write');
+  };
+
+  const handleCommand = async (cmd: FleetCommand): Promise<FleetReply> => {
+    switch (cmd.t) {
+      case 'report':
+        return { t: 'report', report: report() };
+      case 'drain':
+        await source.drain(cmd.graceMs);
+        void write().catch(() => {}); // show 'draining' in the registry at once
+        return { t: 'draining', graceMs: cmd.graceMs };
+      case 'reload': {
+        const outcome = await source.reload();
+        void write().catch(() => {});
+        return outcome.ok ? { t: 'reloaded', generation: outcome.generation } : { t: 'reload-failed', generation: outcome.generation, error: outcome.error };
+      }
+    }
+  };
+
+  const onCommand = (msg: Msg): void => {
+    let cmd: FleetCommand;
+    try {
+      cmd = decodeCommand(msg.data);
+    } catch (err) {
+      msg.respond(encodeFleet({ t: 'error', message: (err as Error).message }));
+      return;
+    }
+    handleCommand(cmd).then(
+      (reply) => msg.respond(encodeFleet(reply)),
+      (err: unknown) => msg.respond(encodeFleet({ t: 'error', message: err instanceof Error ? err.message : String(err) })),
+    );
+  };
+
+  const onEvent = (e: NodeEvent): void => {
+    if (!nc || nc.isClosed() || !actor.getSnapshot().matches('online')) return;
+    try {
+      nc.publish(subjects.events(fleet, node), encodeFleet({ ...e, node, at: Date.now() }));
+    } catch {
+      // An event lost while NATS is away is acceptable: the registry carries the state.
+    }
+  };
+
+  const actor = createActor(
+    fleetMemberMachine.provide({
+      actions: {
+        connect: () => {
+          connect({ ...connOpts, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1000, timeout: 5000 }).then(
+            (c) => {
+              if (stopped) {
+                void c.close();
+                return;
+              }
+              nc = c;
+              void watchStatus(c);
+              actor.send({ type: 'CONNECTED' });
+            },
+            (err: unknown) => actor.send({ type: 'CONNECT_FAILED', error: describeNatsError(err) }),
+          );
+        },
+        closeConnection: () => {
+          const c = nc;
+          nc = null;
+          kv = null;
+          if (c && !c.isClosed()) void c.close().catch(() => {});
+        },
+        serveCommands: () => {
+          nc?.subscribe(subjects.command(fleet, node), {
+            callback: (err, msg) => {
+              if (!err) onCommand(msg);
+            },
+          });
+        },
+        register: () => {
+          const c = nc!;
+          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000)
+            .then(async (r) => {
+              if (nc !== c) return;
+              kv = r.kv;
+              ttlMs = r.ttlMs;
+              await write();
+              actor.send({ type: 'REGISTERED' });
+            })
+            .catch((err: unknown) => actor.send({ type: 'REGISTER_FAILED', error: describeNatsError(err) }));
+        },
+        heartbeat: () => {
+          write().then(
+            () => actor.send({ type: 'HEARTBEAT_OK' }),
+            (err: unknown) => actor.send({ type: 'HEARTBEAT_FAILED', error: describeNatsError(err) }),
+          );
+        },
+        unregister: () => {
+          const done = (): void => void actor.send({ type: 'LEFT' });
+          if (!kv) return done();
+          withTimeout(kv.delete(node), 'registry delete').then(done, done);
+        },
+        startHeartbeat: () => {
+          heartbeatTimer = setInterval(() => actor.send({ type: 'HEARTBEAT_DUE' }), heartbeatMs());
+          heartbeatTimer.unref();
+        },
+        stopHeartbeat: () => clearInterval(heartbeatTimer),
+        scheduleRetry: (_, { delayMs }) => {
+          retryTimer = setTimeout(() => actor.send({ type: 'RETRY_DUE' }), delayMs);
+          retryTimer.unref();
+        },
+        cancelRetry: () => clearTimeout(retryTimer),
+        report: (_, { what, error, delayMs }) => {
+          const where = `fleet '${fleet}' as '${node}'`;
+          const why = error ? `: ${error}` : '';
+          const retry = delayMs !== undefined ? `; retrying in ${delayMs} ms` : '';
+          switch (what) {
+            case 'joined':
+              onEvent({ t: 'joined', generation: source.snapshot().generation });
+              return log(`spawning: fleet: joined ${where} (NATS ${opts.nats.nats.join(',')}, heartbeat every ${heartbeatMs()} ms)`);
+            case 'rejoined':
+              onEvent({ t: 'joined', generation: source.snapshot().generation });
+              return log(`spawning: fleet: rejoined ${where}`);
+            case 'disconnected':
+              return log(`spawning: fleet: lost NATS; still serving, reconnecting`);
+            case 'connect-failed':
+              return log(`spawning: fleet: cannot connect to NATS${why}${retry}`);
+            case 'closed':
+              return log(`spawning: fleet: NATS connection closed${why}${retry}`);
+            case 'register-failed':
+              return log(`spawning: fleet: cannot write the registry entry${why}${retry}`);
+            case 'heartbeat-failing':
+              return log(`spawning: fleet: heartbeat failing${why}`);
+            case 'heartbeat-recovered':
+              return log(`spawning: fleet: heartbeat recovered`);
+          }
+        },
+      },
+    }),
+  );
+
+  async function watchStatus(c: NatsConnection): Promise<void> {
+    void c.closed().then((err) => {
+      if (nc === c) actor.send({ type: 'CLOSED', error: err ? describeNatsError(err) : null });
+    });
+    for await (const s of c.status()) {
+      if (nc !== c) return;
+      if (s.type === 'disconnect') actor.send({ type: 'DISCONNECTED' });
+      else if (s.type === 'reconnect') actor.send({ type: 'RECONNECTED' });
+    }
+  }
+
+  actor.subscribe((s) => {
+    if (s.status === 'done') resolveStopped();
+  });
+  source.events.on('fleet-event', onEvent);
+  actor.start();
+  actor.send({ type: 'START' });
+
+  return {
+    view: async () => {
+      const s = actor.getSnapshot();
+      let members: NodeReport[] = [];
+      if (kv && s.matches('online')) members = await withTimeout(readRegistry(kv), 'registry read').catch(() => []);
+      return { fleet, node, membership: membershipName(s.value), lastError: s.context.lastError, members };
+    },
+    stop: async () => {
+      if (stopped) return stoppedPromise;
+      stopped = true;
+      source.events.off('fleet-event', onEvent);
+      actor.send({ type: 'STOP' });
+      // The connection may still be opening: stopped closes it when it arrives.
+      return stoppedPromise;
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${KV_TIMEOUT_MS} ms`)), KV_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
