@@ -35,6 +35,14 @@ export interface ChildConfig {
   reload: string | null;
   /** Extra Python path entries (the worker package's directory first). */
   pythonPath: string[];
+  /** --coverage: where the workers write their coverage data (null: off). */
+  coverageDir: string | null;
+  /** Peers whose X-Forwarded-For/-Proto and Forwarded headers are applied ('*': all). */
+  forwardedAllowIps: string[];
+  /** Mount point of the app (SCRIPT_NAME); '' for the root. */
+  scriptName: string;
+  /** gunicorn-style access log format; null for the default (combined + duration). */
+  accessLogFormat: string | null;
 }
 
 export type ToChild =

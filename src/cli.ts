@@ -2,14 +2,17 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { probeFactoryConfig } from './actors/config-probe.js';
 import { openListenSocket } from './actors/listen-socket.js';
 import { Pidfile } from './actors/pidfile.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
+import { workerOptions } from './actors/python-worker.js';
+import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs } from './config/parse-args.js';
 import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './config/validate.js';
 import { SpawningError } from './errors.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
-import { runController } from './runtime/controller.js';
+import { describeLoadError, loadErrorExitCode, runController } from './runtime/controller.js';
 import { startReloader } from './runtime/reloader.js';
 
 const log = (line: string): void => {
@@ -38,6 +41,16 @@ async function main(argv: string[]): Promise<number> {
   validateApp(parsed);
   const python = resolvePython(settings.python);
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
+  const coverageDir: string | null = null;
+  // The factory's config may set the address and the number of processes, so it is read before binding.
+  const factoryConfig = await probeFactoryConfig({
+    python,
+    pythonPath: [PYTHON_PACKAGE_DIR],
+    options: workerOptions({ ...settings, args: parsed.args, coverageDir }),
+    identity,
+    describe: (error) => describeLoadError(error, loadErrorExitCode(error), parsed.args[0] ?? settings.factory),
+  });
+  applyFactorySettings(parsed, factoryConfig.server);
   const socket = await openListenSocket(listenAddress(parsed), settings.backlog);
   undoOnError.push(() => socket.close());
   // Written before --chuid, so it can live where only root writes (/run).
@@ -53,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
   const lifecycle = new EventEmitter();
   const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
   let requestReload = (): void => {};
-  reloader?.watch(settings.watch);
+  reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
   return runController({
     socket,
     events: lifecycle,
@@ -87,6 +100,10 @@ async function main(argv: string[]): Promise<number> {
       statsInterval: 500,
       pythonPath: [PYTHON_PACKAGE_DIR],
       reload: settings.reload,
+      coverageDir,
+      forwardedAllowIps: ['127.0.0.1'],
+      scriptName: '',
+      accessLogFormat: null,
     },
   });
 }

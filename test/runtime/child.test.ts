@@ -63,6 +63,10 @@ async function startChild(overrides: Partial<ChildConfig> = {}): Promise<Running
     statsInterval: 100,
     reload: null,
     pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
+    coverageDir: null,
+    forwardedAllowIps: ['127.0.0.1'],
+    scriptName: '',
+    accessLogFormat: null,
     ...overrides,
   };
   const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd] });
