@@ -101,8 +101,8 @@ async function main(argv: string[]): Promise<number> {
       pythonPath: [PYTHON_PACKAGE_DIR],
       reload: settings.reload,
       coverageDir,
-      forwardedAllowIps: ['127.0.0.1'],
-      scriptName: '',
+      forwardedAllowIps: settings.forwardedAllowIps,
+      scriptName: settings.scriptName ?? '',
       accessLogFormat: null,
     },
   });

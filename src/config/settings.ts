@@ -2,6 +2,7 @@
  * Every setting, declared once (as gunicorn's config.py does): the parser,
  * `--help` and the README's flag reference are all generated from this table.
  */
+import { checkAllowEntry } from '../http/forwarded.js';
 import { parseMemorySize, parseSize } from './size.js';
 
 export interface Settings {
@@ -29,6 +30,8 @@ export interface Settings {
   maxHeaderSize: number;
   maxBodySize: number;
   headersTimeout: number;
+  forwardedAllowIps: string[];
+  scriptName: string | null;
   help: boolean;
   version: boolean;
 }
@@ -119,6 +122,31 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'headersTimeout', flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),
   def({ key: 'maxHeaderSize', flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
   def({ key: 'maxBodySize', flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
+  def({
+    key: 'forwardedAllowIps',
+    flags: ['--forwarded-allow-ips'],
+    meta: 'IPS',
+    section: 'HTTP',
+    default: ['127.0.0.1'],
+    describe: "Comma-separated proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers set REMOTE_ADDR and wsgi.url_scheme; '*' trusts every peer.",
+    parse: (raw) => {
+      const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+      entries.forEach(checkAllowEntry);
+      return entries;
+    },
+  }),
+  def({
+    key: 'scriptName',
+    flags: ['--script-name'],
+    meta: 'PREFIX',
+    section: 'HTTP',
+    default: null,
+    describe: 'Mount the app under PREFIX: SCRIPT_NAME is PREFIX and PATH_INFO the rest of the path.',
+    parse: (raw) => {
+      if (!raw.startsWith('/')) throw new Error(`expected a path starting with '/', got '${raw}'`);
+      return raw.replace(/\/+$/, '');
+    },
+  }),
   def({ key: 'backlog', flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
   def({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status and /status.json on this port.', unavailable: true, parse: integer(1, 65535) }),
   def({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service.', unavailable: true, parse: text }),

@@ -15,6 +15,7 @@ import { totalRss } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
+import { proxyTrust } from '../http/forwarded.js';
 import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
 
 const CONTROL_FD = 3;
@@ -74,6 +75,8 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
       serverName: config.unixPath ? 'localhost' : config.host,
       serverPort: config.unixPath ? '' : String(config.port),
       scheme: 'http',
+      scriptName: config.scriptName,
+      trustsProxy: proxyTrust(config.forwardedAllowIps),
     },
     keepalive: config.keepalive,
     maxBodySize: config.maxBodySize,

@@ -106,9 +106,14 @@ export function makeFlaskApp(dir: string): void {
 app = Flask(__name__)
 
 
+@app.get("/")
+def index():
+    return jsonify(root=request.script_root, path=request.path)
+
+
 @app.get("/items/<int:item>")
 def item(item):
-    return jsonify(item=item, q=request.args.get("q"), root=request.script_root, url=request.url)
+    return jsonify(item=item, q=request.args.get("q"), root=request.script_root, url=request.url, remote=request.remote_addr)
 
 
 @app.post("/echo")

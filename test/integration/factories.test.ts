@@ -107,7 +107,7 @@ describe('factories', { concurrency: 3, timeout: 180_000 }, () => {
     try {
       const item = await request(server.port, 'GET', '/items/42?q=x%20y');
       assert.equal(item.status, 200, item.body);
-      assert.deepEqual(JSON.parse(item.body), { item: 42, q: 'x y', root: '', url: `http://127.0.0.1:${server.port}/items/42?q=x%20y` });
+      assert.deepEqual(JSON.parse(item.body), { item: 42, q: 'x y', root: '', url: `http://127.0.0.1:${server.port}/items/42?q=x%20y`, remote: '127.0.0.1' });
       const echo = await request(server.port, 'POST', '/echo', { 'Content-Type': 'application/json' }, '{"a":[1,2]}');
       assert.deepEqual(JSON.parse(echo.body), { a: [1, 2] });
       assert.equal((await request(server.port, 'GET', '/nope')).status, 404);
