@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
       coverageDir,
       forwardedAllowIps: settings.forwardedAllowIps,
       scriptName: settings.scriptName ?? '',
-      accessLogFormat: null,
+      accessLogFormat: settings.accessLogFormat,
     },
   });
 }

@@ -2,6 +2,7 @@
  * Every setting, declared once (as gunicorn's config.py does): the parser,
  * `--help` and the README's flag reference are all generated from this table.
  */
+import { compileAccessLogFormat } from '../http/access-log-format.js';
 import { checkAllowEntry } from '../http/forwarded.js';
 import { parseMemorySize, parseSize } from './size.js';
 
@@ -16,6 +17,7 @@ export interface Settings {
   reload: string | null;
   watch: string[];
   accessLogFile: string;
+  accessLogFormat: string | null;
   coverage: boolean;
   maxMemory: number | null;
   maxAge: number | null;
@@ -116,6 +118,18 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a child older than SECONDS.', parse: seconds }),
   def({ key: 'deadmanTimeout', flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
   def({ key: 'accessLogFile', flags: ['-l', '--access-log-file'], meta: 'FILE', section: 'Logging', default: '-', describe: "Access log (Apache combined + duration); '-' is stdout, /dev/null discards.", parse: text }),
+  def({
+    key: 'accessLogFormat',
+    flags: ['--access-log-format'],
+    meta: 'FORMAT',
+    section: 'Logging',
+    default: null,
+    describe: "Access log line in gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s %(b)s %(L)s' (default: Apache combined + duration).",
+    parse: (raw) => {
+      compileAccessLogFormat(raw);
+      return raw;
+    },
+  }),
   def({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', default: false, describe: 'Measure coverage in every worker; report at /_coverage.', unavailable: true }),
   def({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', default: false, describe: 'Close the connection after every response.' }),
   def({ key: 'keepaliveTimeout', flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),

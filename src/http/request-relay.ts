@@ -42,6 +42,8 @@ interface Exchange {
   startedAt: number;
   /** Frames queued behind a FILE that is still streaming. */
   backlog: RequestFrame[] | null;
+  /** The app's response headers, for the access log's %({name}o)s. */
+  responseHeaders: HeaderList | undefined;
 }
 
 export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown] | [typeof WorkerTag.MODULES, unknown]>;
@@ -126,6 +128,7 @@ export class RequestRelay {
       bytes: 0,
       startedAt: opts.accessLog.enabled ? performance.now() : 0,
       backlog: null,
+      responseHeaders: undefined,
     };
     res.on('close', () => this.#onClose(ex));
     if (this.#worker) {
@@ -255,6 +258,7 @@ export class RequestRelay {
 
   #writeHead(ex: Exchange, status: string, headers: HeaderList): boolean {
     const code = Number(status.slice(0, 3));
+    ex.responseHeaders = headers;
     try {
       ex.res.writeHead(code, status.slice(4), headers);
       return true;
@@ -304,13 +308,14 @@ export class RequestRelay {
       req.removeAllListeners('data');
       req.resume();
     }
-    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt);
+    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
     if (this.inflight === 0) this.#opts.onIdle();
   }
 
-  #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number): void {
+  #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number, ex?: Exchange): void {
     this.#opts.accessLog.write({
-      remoteAddr: req.socket.remoteAddress ?? '',
+      // The client as the app saw it (a trusted proxy's X-Forwarded-For applied).
+      remoteAddr: ex?.environ.REMOTE_ADDR ?? req.socket.remoteAddress ?? '',
       method: req.method ?? '',
       url: req.url ?? '',
       httpVersion: req.httpVersion,
@@ -319,6 +324,9 @@ export class RequestRelay {
       referer: req.headers.referer,
       userAgent: req.headers['user-agent'],
       seconds: (performance.now() - startedAt) / 1000,
+      requestHeaders: req.headers,
+      responseHeaders: ex?.responseHeaders,
+      environ: ex?.environ,
     });
   }
 

@@ -56,7 +56,7 @@ function silentLoadError(code: number): LoadError {
 }
 
 function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
-  const accessLog = new AccessLog(config.accessLog);
+  const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
   let worker: PythonWorker | null = null;
   let loadError: LoadError | null = null;
   let restartTimer: NodeJS.Timeout | undefined;
