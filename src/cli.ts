@@ -1,6 +1,7 @@
 /** `spawning [options] module.app [middleware ...]` */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { probeFactoryConfig } from './actors/config-probe.js';
 import { openListenSocket } from './actors/listen-socket.js';
@@ -41,7 +42,9 @@ async function main(argv: string[]): Promise<number> {
   validateApp(parsed);
   const python = resolvePython(settings.python);
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
-  const coverageDir: string | null = null;
+  // --coverage: the workers' data files; the controller owns the directory and removes it on exit.
+  const coverageDir = settings.coverage ? mkdtempSync(path.join(tmpdir(), 'spawning-coverage-')) : null;
+  if (coverageDir) undoOnError.push(() => rmSync(coverageDir, { recursive: true, force: true }));
   // The factory's config may set the address and the number of processes, so it is read before binding.
   const factoryConfig = await probeFactoryConfig({
     python,
@@ -59,15 +62,16 @@ async function main(argv: string[]): Promise<number> {
   undoOnError.push(() => pidfile?.remove(process.pid));
   if (identity) {
     assertRunnableAs(python, identity);
-    handOver([socket.unixPath, pidfile?.path].filter((p): p is string => typeof p === 'string'), identity);
+    handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
+  if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   const lifecycle = new EventEmitter();
   const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
   let requestReload = (): void => {};
   reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
-  return runController({
+  const code = await runController({
     socket,
     events: lifecycle,
     maxMemory: settings.maxMemory,
@@ -106,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
       accessLogFormat: settings.accessLogFormat,
     },
   });
+  if (coverageDir) rmSync(coverageDir, { recursive: true, force: true });
+  return code;
 }
 
 main(process.argv.slice(2)).then(

@@ -50,6 +50,9 @@ _REQUEST_UPDATES: dict[int, Callable[[Request, list[Any]], None]] = {
 
 def hard_exit(code: int) -> NoReturn:
     """Exits now: daemon threads may be stuck inside the app, and a normal exit would wait on them."""
+    coverage = sys.modules.get(f"{__package__}.coverage_support")
+    if coverage is not None:  # --coverage: os._exit skips atexit, so save now
+        coverage.save()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -251,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_codes.CONFIG_ERROR
 
     try:
+        if options.get("coverage_dir"):
+            from . import coverage_support
+
+            coverage_support.start(options["coverage_dir"])
         app, config = load_app(options)
     except LoadError as exc:
         channel.send([tags.LOAD_ERROR, exc.as_dict()])

@@ -130,7 +130,7 @@ export const SETTINGS: readonly Setting[] = [
       return raw;
     },
   }),
-  def({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', default: false, describe: 'Measure coverage in every worker; report at /_coverage.', unavailable: true }),
+  def({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', default: false, describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
   def({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', default: false, describe: 'Close the connection after every response.' }),
   def({ key: 'keepaliveTimeout', flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
   def({ key: 'headersTimeout', flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),

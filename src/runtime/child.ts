@@ -15,6 +15,7 @@ import { totalRss } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
+import { withCoverageReport } from '../http/coverage-report.js';
 import { proxyTrust } from '../http/forwarded.js';
 import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
 
@@ -145,7 +146,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
         listen: () => {
           server = http.createServer(
             { maxHeaderSize: config.maxHeaderSize, requestTimeout: 0, keepAlive: config.keepalive },
-            relay.handle,
+            config.coverageDir === null ? relay.handle : withCoverageReport(relay.handle, { ...config, dataDir: config.coverageDir }),
           );
           server.headersTimeout = config.headersTimeout * 1000;
           server.keepAliveTimeout = config.keepaliveTimeout * 1000;
