@@ -11,13 +11,18 @@ import { workerOptions } from './actors/python-worker.js';
 import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs } from './config/parse-args.js';
 import { listenAddress, rejectUnavailable, resolvePython, validateApp } from './config/validate.js';
-import { SpawningError } from './errors.js';
+import { ConfigError, SpawningError } from './errors.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
 import { describeLoadError, loadErrorExitCode, runController } from './runtime/controller.js';
+import { daemonStatus, launchDaemon } from './runtime/daemon.js';
 import { startReloader } from './runtime/reloader.js';
+
+/** --daemonize: in the daemon, its startup lines also go to the launcher waiting in the foreground. */
+const daemon = daemonStatus();
 
 const log = (line: string): void => {
   process.stderr.write(line + '\n');
+  daemon?.tee(line);
 };
 
 function version(): string {
@@ -39,9 +44,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   rejectUnavailable(parsed);
+  if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
+    throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
+  }
+  if (settings.daemonize && daemon === null) {
+    const files = { stdout: settings.stdout && path.resolve(settings.stdout), stderr: settings.stderr && path.resolve(settings.stderr) };
+    return launchDaemon(argv, files, settings.chuid ? resolveIdentity(settings.chuid) : null);
+  }
   validateApp(parsed);
   const python = resolvePython(settings.python);
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
+  if (identity) assertRunnableAs(python, identity);
   // --coverage: the workers' data files; the controller owns the directory and removes it on exit.
   const coverageDir = settings.coverage ? mkdtempSync(path.join(tmpdir(), 'spawning-coverage-')) : null;
   if (coverageDir) undoOnError.push(() => rmSync(coverageDir, { recursive: true, force: true }));
@@ -61,7 +74,6 @@ async function main(argv: string[]): Promise<number> {
   pidfile?.write(process.pid);
   undoOnError.push(() => pidfile?.remove(process.pid));
   if (identity) {
-    assertRunnableAs(python, identity);
     handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
@@ -70,6 +82,17 @@ async function main(argv: string[]): Promise<number> {
   const lifecycle = new EventEmitter();
   const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
   let requestReload = (): void => {};
+  const pumpPid = daemon?.pumpPid;
+  if (pumpPid) {
+    // The log pump owns --stdout/--stderr; USR1 reopens them along with the access logs.
+    process.on('SIGUSR1', () => {
+      try {
+        process.kill(pumpPid, 'SIGUSR1');
+      } catch {
+        // The pump is gone: nothing left to reopen.
+      }
+    });
+  }
   reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
   const code = await runController({
     socket,

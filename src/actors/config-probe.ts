@@ -60,7 +60,7 @@ export function probeFactoryConfig(opts: ProbeOptions): Promise<FactoryConfig> {
         }
         if (answer?.ok) return resolve({ server: answer.server, watch: answer.watch });
         if (answer) return reject(opts.describe(answer.error));
-        const why = err?.killed ? `timed out after ${(opts.timeoutMs ?? 60_000) / 1000} s` : (stderr.trim().split('\n').pop() ?? err?.message ?? 'no answer');
+        const why = err?.killed ? `timed out after ${(opts.timeoutMs ?? 60_000) / 1000} s` : stderr.trim().split('\n').pop() || err?.message || 'no answer';
         reject(new PythonEnvError(`${opts.python} could not run the factory's config probe: ${why}`));
       },
     );

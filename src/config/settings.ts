@@ -26,6 +26,9 @@ export interface Settings {
   deadmanTimeout: number;
   pidfile: string | null;
   chuid: string | null;
+  daemonize: boolean;
+  stdout: string | null;
+  stderr: string | null;
   noKeepalive: boolean;
   keepaliveTimeout: number;
   backlog: number;
@@ -166,6 +169,9 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service.', unavailable: true, parse: text }),
   def({ key: 'pidfile', flags: ['--pidfile'], meta: 'FILE', section: 'Process', default: null, describe: "Write the controller's pid to FILE (removed on exit).", parse: text }),
   def({ key: 'chuid', flags: ['--chuid'], meta: 'USER[:GROUP]', section: 'Process', default: null, describe: 'Run as USER (and GROUP) after binding the socket.', parse: text }),
+  def({ key: 'daemonize', flags: ['-d', '--daemonize'], section: 'Process', default: false, describe: 'Run in the background; the command returns once the server is ready (or fails with its error).' }),
+  def({ key: 'stdout', flags: ['--stdout'], meta: 'FILE', section: 'Process', default: null, describe: "With --daemonize: append the server's and the app's standard output to FILE (default: discarded); SIGUSR1 reopens it.", parse: text }),
+  def({ key: 'stderr', flags: ['--stderr'], meta: 'FILE', section: 'Process', default: null, describe: 'With --daemonize: append standard error (log lines, tracebacks) to FILE (default: discarded); SIGUSR1 reopens it.', parse: text }),
   def({ key: 'help', flags: ['-h', '--help'], section: 'Info', default: false, describe: 'Show this help and exit.' }),
   def({ key: 'version', flags: ['-V', '--version'], section: 'Info', default: false, describe: 'Print the version and exit.' }),
 ] as Setting[];

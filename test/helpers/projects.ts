@@ -5,7 +5,7 @@
  * Flask app.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { REPO_ROOT } from './repo.js';
@@ -140,4 +140,17 @@ export function request(port: number, method: string, target: string, headers: R
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * A venv without pip whose site-packages links just `packages` from the
+ * repository's .venv: an interpreter that lacks everything else (coverage, say),
+ * or one another user can run (the pyenv one under /root is not).
+ */
+export function venvLinking(dir: string, packages: readonly string[], base = 'python3'): string {
+  execFileSync(base, ['-m', 'venv', '--without-pip', dir]);
+  const [lib] = readdirSync(path.join(dir, 'lib'));
+  const [ours] = readdirSync(path.join(REPO_ROOT, '.venv', 'lib'));
+  for (const pkg of packages) symlinkSync(path.join(REPO_ROOT, '.venv', 'lib', ours!, 'site-packages', pkg), path.join(dir, 'lib', lib!, 'site-packages', pkg));
+  return path.join(dir, 'bin', 'python');
 }

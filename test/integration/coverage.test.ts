@@ -5,15 +5,13 @@
  * server does not start, with one line naming it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertOneLineError } from '../helpers/cli-errors.js';
 import { Connection, requestHead } from '../helpers/http.js';
-import { request } from '../helpers/projects.js';
-import { REPO_ROOT } from '../helpers/repo.js';
+import { request, venvLinking } from '../helpers/projects.js';
 import { killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -129,12 +127,7 @@ describe('--coverage', { timeout: 90_000 }, () => {
   });
 
   test('without the coverage package: one line naming it, before binding', async () => {
-    // A venv that has msgpack (linked from ours) but not coverage.
-    const venv = path.join(dir, 'nocov');
-    execFileSync('python3', ['-m', 'venv', '--without-pip', venv]);
-    const [lib] = readdirSync(path.join(venv, 'lib'));
-    symlinkSync(path.join(REPO_ROOT, '.venv', 'lib', lib!, 'site-packages', 'msgpack'), path.join(venv, 'lib', lib!, 'site-packages', 'msgpack'));
-    const python = path.join(venv, 'bin', 'python');
+    const python = venvLinking(path.join(dir, 'nocov'), ['msgpack']);
     const result = await runCli(['--host', '127.0.0.1', '--port', '0', '--python', python, '--coverage', 'covapp.app'], { cwd: dir });
     assertOneLineError(result, 2, new RegExp(`--coverage needs the 'coverage' package, which ${python} lacks \\(pip install coverage\\) \\[SPAWNING_ERR_PYTHON_ENV\\]`));
     assert.doesNotMatch(result.stderr, /listening on/);
