@@ -11,38 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertOneLineError } from '../helpers/cli-errors.js';
+import { killDaemonLeftovers, PRINTING_APP } from '../helpers/daemon.js';
 import { identityOf, isAlive, pidsWithArgument } from '../helpers/processes.js';
 import { request } from '../helpers/projects.js';
 import { VENV_PYTHON } from '../helpers/repo.js';
 import { runCli } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
-
-export const PRINTING_APP = `import os
-import sys
-
-
-def app(environ, start_response):
-    print("app stdout", environ["PATH_INFO"], flush=True)
-    sys.stderr.write(f"app stderr {environ['PATH_INFO']} uid={os.getuid()}\\n")
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [str(os.getuid()).encode()]
-`;
-
-/** Kills whatever a daemon test left running: the daemon's group and its log pump. */
-export function killDaemonLeftovers(dir: string): void {
-  for (const pid of pidsWithArgument(dir)) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // not a group leader
-    }
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
 
 const read = (file: string): string => (existsSync(file) ? readFileSync(file, 'utf8') : '');
 

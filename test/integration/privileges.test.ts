@@ -16,7 +16,7 @@ import { descendants, identityOf, isAlive } from '../helpers/processes.js';
 import { request, venvLinking } from '../helpers/projects.js';
 import { killAllServers, runCli, startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
-import { killDaemonLeftovers, PRINTING_APP } from './daemon.test.js';
+import { killDaemonLeftovers, PRINTING_APP } from '../helpers/daemon.js';
 
 const isRoot = process.getuid?.() === 0;
 
