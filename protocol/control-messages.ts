@@ -37,6 +37,14 @@ export interface ChildConfig {
   pythonPath: string[];
   /** --inspect: the xstate inspector WebSocket the child streams its machine's events to. */
   inspect: string | null;
+  /** --coverage: where the workers write their coverage data (null: off). */
+  coverageDir: string | null;
+  /** Peers whose X-Forwarded-For/-Proto and Forwarded headers are applied ('*': all). */
+  forwardedAllowIps: string[];
+  /** Mount point of the app (SCRIPT_NAME); '' for the root. */
+  scriptName: string;
+  /** gunicorn-style access log format; null for the default (combined + duration). */
+  accessLogFormat: string | null;
 }
 
 export type ToChild =

@@ -1,29 +1,38 @@
 /** `spawning [options] module.app [middleware ...]` */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { probeFactoryConfig } from './actors/config-probe.js';
 import { openListenSocket } from './actors/listen-socket.js';
 import { Pidfile } from './actors/pidfile.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
+import { workerOptions } from './actors/python-worker.js';
 import { machinesCommand } from './commands/machines.js';
+import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs, type ParsedArgs } from './config/parse-args.js';
 import { SETTINGS, type Settings } from './config/settings.js';
 import { listenAddress, rejectUnavailable, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
-import { SpawningError } from './errors.js';
+import { ConfigError, SpawningError } from './errors.js';
+import { connectionOptions, defaultNodeName } from './fleet/connection.js';
+import { runFleetCommand } from './fleet/cli.js';
+import { startFleetMember, type FleetMember } from './fleet/member.js';
+import { controllerNodeSource } from './fleet/node-source.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
-import { runController, type ControllerActor } from './runtime/controller.js';
+import { describeLoadError, loadErrorExitCode, runController, type ControllerActor } from './runtime/controller.js';
+import { daemonStatus, launchDaemon } from './runtime/daemon.js';
 import { startReloader, type Reloader } from './runtime/reloader.js';
 import { startInspector } from './status/inspector.js';
 import { observeController } from './status/observer.js';
 import { startStatusService, type StatusService } from './status/service.js';
 import { HISTORY_STEP_MS, StatusStore } from './status/status-store.js';
-import { connectionOptions, defaultNodeName } from './fleet/connection.js';
-import { runFleetCommand } from './fleet/cli.js';
-import { startFleetMember, type FleetMember } from './fleet/member.js';
-import { controllerNodeSource } from './fleet/node-source.js';
+
+/** --daemonize: in the daemon, its startup lines also go to the launcher waiting in the foreground. */
+const daemon = daemonStatus();
 
 const log = (line: string): void => {
   process.stderr.write(line + '\n');
+  daemon?.tee(line);
 };
 
 function version(): string {
@@ -83,14 +92,35 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   rejectUnavailable(parsed);
+  if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
+    throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
+  }
+  if (settings.daemonize && daemon === null) {
+    const files = { stdout: settings.stdout && path.resolve(settings.stdout), stderr: settings.stderr && path.resolve(settings.stderr) };
+    return launchDaemon(argv, files, settings.chuid ? resolveIdentity(settings.chuid) : null);
+  }
   validateApp(parsed);
-  const address = listenAddress(parsed);
-  validateStatusPort(parsed, address);
+  validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
   const python = resolvePython(settings.python);
   const nodeName = settings.nodeName ?? defaultNodeName();
   if (settings.nats.length > 0) connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
 
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
+  if (identity) assertRunnableAs(python, identity);
+  // --coverage: the workers' data files; the controller owns the directory and removes it on exit.
+  const coverageDir = settings.coverage ? mkdtempSync(path.join(tmpdir(), 'spawning-coverage-')) : null;
+  if (coverageDir) undoOnError.push(() => rmSync(coverageDir, { recursive: true, force: true }));
+  // The factory's config may set the address and the number of processes, so it is read before binding.
+  const factoryConfig = await probeFactoryConfig({
+    python,
+    pythonPath: [PYTHON_PACKAGE_DIR],
+    options: workerOptions({ ...settings, args: parsed.args, coverageDir }),
+    identity,
+    describe: (error) => describeLoadError(error, loadErrorExitCode(error), parsed.args[0] ?? settings.factory),
+  });
+  applyFactorySettings(parsed, factoryConfig.server);
+  const address = listenAddress(parsed);
+  validateStatusPort(parsed, address);
   const socket = await openListenSocket(address, settings.backlog);
   undoOnError.push(() => socket.close());
   const lifecycle = new EventEmitter();
@@ -135,14 +165,25 @@ async function main(argv: string[]): Promise<number> {
   pidfile?.write(process.pid);
   undoOnError.push(() => pidfile?.remove(process.pid));
   if (identity) {
-    assertRunnableAs(python, identity);
-    handOver([socket.unixPath, pidfile?.path].filter((p): p is string => typeof p === 'string'), identity);
+    handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
+  if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
-  reloader?.watch(settings.watch);
+  const pumpPid = daemon?.pumpPid;
+  if (pumpPid) {
+    // The log pump owns --stdout/--stderr; USR1 reopens them along with the access logs.
+    process.on('SIGUSR1', () => {
+      try {
+        process.kill(pumpPid, 'SIGUSR1');
+      } catch {
+        // The pump is gone: nothing left to reopen.
+      }
+    });
+  }
+  reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
   store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${settings.threads} threads on ${socket.url}`);
   // The fleet sees the controller through one FleetNodeSource, made when it starts.
   let member: FleetMember | null = null;
@@ -187,10 +228,15 @@ async function main(argv: string[]): Promise<number> {
       pythonPath: [PYTHON_PACKAGE_DIR],
       reload: settings.reload,
       inspect: settings.inspect,
+      coverageDir,
+      forwardedAllowIps: settings.forwardedAllowIps,
+      scriptName: settings.scriptName ?? '',
+      accessLogFormat: settings.accessLogFormat,
     },
   });
   reloader?.stop();
   inspector?.stop();
+  if (coverageDir) rmSync(coverageDir, { recursive: true, force: true });
   // Leave the fleet (delete the registry entry) rather than linger until the TTL; never wait long for NATS.
   const leaving = member as FleetMember | null;
   if (leaving) await Promise.race([leaving.stop(), new Promise((r) => setTimeout(r, 3000).unref())]);

@@ -50,6 +50,9 @@ _REQUEST_UPDATES: dict[int, Callable[[Request, list[Any]], None]] = {
 
 def hard_exit(code: int) -> NoReturn:
     """Exits now: daemon threads may be stuck inside the app, and a normal exit would wait on them."""
+    coverage = sys.modules.get(f"{__package__}.coverage_support")
+    if coverage is not None:  # --coverage: os._exit skips atexit, so save now
+        coverage.save()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -204,41 +207,6 @@ class Worker:
         hard_exit(exit_codes.OK)
 
 
-def load_app(options: dict[str, Any]) -> tuple[WsgiApp, dict[str, Any]]:
-    """Factory → config → app_factory → app. Raises LoadError."""
-    import traceback
-
-    from .loader import LoadError, ensure_cwd_importable, import_object
-
-    ensure_cwd_importable()
-    factory_name = options.get("factory") or "spawning.wsgi_factory.config_factory"
-    try:
-        factory = import_object(factory_name)
-    except LoadError as exc:
-        raise LoadError("factory-error", f"factory '{factory_name}': {exc.message}", exc.where, exc.traceback) from None
-    if not callable(factory):
-        raise LoadError("factory-error", f"factory '{factory_name}' is a {type(factory).__name__}, not callable")
-    try:
-        config = factory(dict(options))
-    except LoadError:
-        raise
-    except Exception as exc:
-        raise LoadError("factory-error", f"factory '{factory_name}' raised {type(exc).__name__}: {exc}", "", traceback.format_exc()) from None
-    if not isinstance(config, dict) or not isinstance(config.get("app_factory"), str):
-        raise LoadError("factory-error", f"factory '{factory_name}' did not return a config dict naming an 'app_factory'")
-    app_factory_name: str = config["app_factory"]
-    try:
-        app_factory = import_object(app_factory_name)
-    except LoadError as exc:
-        if exc.kind in ("module-not-found", "attribute-missing", "bad-name"):
-            raise LoadError("factory-error", f"app_factory '{app_factory_name}': {exc.message}", exc.where, exc.traceback) from None
-        raise
-    app = app_factory(config)
-    if not callable(app):
-        raise LoadError("not-callable", f"app_factory '{app_factory_name}' returned a {type(app).__name__}, not a WSGI callable")
-    return app, config
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     # Ctrl-C and a terminal hangup reach the whole process group; the controller decides.
@@ -264,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     import socket
 
     from .channel import Channel
+    from .factory import load_app
     from .loader import LoadError
     from .log import log
 
@@ -285,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_codes.CONFIG_ERROR
 
     try:
+        if options.get("coverage_dir"):
+            from . import coverage_support
+
+            coverage_support.start(options["coverage_dir"])
         app, config = load_app(options)
     except LoadError as exc:
         channel.send([tags.LOAD_ERROR, exc.as_dict()])

@@ -3,26 +3,38 @@ import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { FromWorker, ToWorker } from '../../protocol/worker-messages.js';
 import { ChanneledProcess } from './channeled-process.js';
 
+export type WorkerOptionsSource = Pick<ChildConfig, 'factory' | 'args' | 'threads' | 'processes' | 'host' | 'port' | 'reload' | 'coverageDir'>;
+
+/** The options the Python side's config_factory receives (`--options-json`), for the worker and the config probe alike. */
+export function workerOptions(c: WorkerOptionsSource): Record<string, unknown> {
+  return {
+    factory: c.factory,
+    args: c.args,
+    threads: c.threads,
+    processes: c.processes,
+    host: c.host,
+    port: c.port,
+    reload: c.reload,
+    coverage: c.coverageDir !== null,
+    coverage_dir: c.coverageDir,
+  };
+}
+
+/** The environment of the Python processes: spawning's package first on the path. */
+export function pythonEnv(pythonPath: readonly string[]): NodeJS.ProcessEnv {
+  return { ...process.env, PYTHONPATH: [...pythonPath, process.env.PYTHONPATH].filter(Boolean).join(':'), PYTHONUNBUFFERED: '1' };
+}
+
 export class PythonWorker extends ChanneledProcess<FromWorker, ToWorker> {
   /** READY arrived: the app is loaded. */
   ready = false;
 
   constructor(config: ChildConfig) {
-    const options = {
-      factory: config.factory,
-      args: config.args,
-      threads: config.threads,
-      processes: config.processes,
-      host: config.host,
-      port: config.port,
-      reload: config.reload,
-    };
-    const pythonPath = [...config.pythonPath, process.env.PYTHONPATH].filter(Boolean).join(':');
     super({
       role: 'Python worker',
       command: config.python,
-      args: ['-m', 'spawning.worker', '--channel-fd', '3', '--options-json', JSON.stringify(options)],
-      env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1' },
+      args: ['-m', 'spawning.worker', '--channel-fd', '3', '--options-json', JSON.stringify(workerOptions(config))],
+      env: pythonEnv(config.pythonPath),
     });
   }
 }

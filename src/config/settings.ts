@@ -2,6 +2,8 @@
  * Every setting, declared once (as gunicorn's config.py does): the parser,
  * `--help` and the README's flag reference are all generated from this table.
  */
+import { compileAccessLogFormat } from '../http/access-log-format.js';
+import { checkAllowEntry } from '../http/forwarded.js';
 import { parseMemorySize, parseSize } from './size.js';
 
 export interface Settings {
@@ -15,6 +17,7 @@ export interface Settings {
   reload: string | null;
   watch: string[];
   accessLogFile: string;
+  accessLogFormat: string | null;
   coverage: boolean;
   maxMemory: number | null;
   maxAge: number | null;
@@ -24,6 +27,9 @@ export interface Settings {
   deadmanTimeout: number;
   pidfile: string | null;
   chuid: string | null;
+  daemonize: boolean;
+  stdout: string | null;
+  stderr: string | null;
   noKeepalive: boolean;
   keepaliveTimeout: number;
   backlog: number;
@@ -45,6 +51,8 @@ export interface Settings {
   batch: number;
   timeout: number;
   grace: number;
+  forwardedAllowIps: string[];
+  scriptName: string | null;
   help: boolean;
   version: boolean;
 }
@@ -144,12 +152,49 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a child older than SECONDS.', parse: seconds }),
   def({ key: 'deadmanTimeout', flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
   def({ key: 'accessLogFile', flags: ['-l', '--access-log-file'], meta: 'FILE', section: 'Logging', default: '-', describe: "Access log (Apache combined + duration); '-' is stdout, /dev/null discards.", parse: text }),
-  def({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', default: false, describe: 'Measure coverage in every worker; report at /_coverage.', unavailable: true }),
+  def({
+    key: 'accessLogFormat',
+    flags: ['--access-log-format'],
+    meta: 'FORMAT',
+    section: 'Logging',
+    default: null,
+    describe: "Access log line in gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s %(b)s %(L)s' (default: Apache combined + duration).",
+    parse: (raw) => {
+      compileAccessLogFormat(raw);
+      return raw;
+    },
+  }),
+  def({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', default: false, describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
   def({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', default: false, describe: 'Close the connection after every response.' }),
   def({ key: 'keepaliveTimeout', flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
   def({ key: 'headersTimeout', flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),
   def({ key: 'maxHeaderSize', flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
   def({ key: 'maxBodySize', flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
+  def({
+    key: 'forwardedAllowIps',
+    flags: ['--forwarded-allow-ips'],
+    meta: 'IPS',
+    section: 'HTTP',
+    default: ['127.0.0.1'],
+    describe: "Comma-separated proxy addresses or networks (10.0.0.0/8) whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers set REMOTE_ADDR and wsgi.url_scheme; '*' trusts every peer.",
+    parse: (raw) => {
+      const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+      entries.forEach(checkAllowEntry);
+      return entries;
+    },
+  }),
+  def({
+    key: 'scriptName',
+    flags: ['--script-name'],
+    meta: 'PREFIX',
+    section: 'HTTP',
+    default: null,
+    describe: 'Mount the app under PREFIX: SCRIPT_NAME is PREFIX and PATH_INFO the rest of the path.',
+    parse: (raw) => {
+      if (!raw.startsWith('/')) throw new Error(`expected a path starting with '/', got '${raw}'`);
+      return raw.replace(/\/+$/, '');
+    },
+  }),
   def({ key: 'backlog', flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
   def({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status (live page), /status.json, /metrics (Prometheus) and /healthz on this port (0: any free port).', parse: integer(0, 65535) }),
   def({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service (status data is not for the public).', parse: text }),
@@ -171,6 +216,9 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'batch', flags: ['--batch'], meta: 'N', section: 'Fleet commands', scope: 'fleet', default: 1, describe: '`fleet reload`: hosts reloaded at once (the first batch is the canary).', parse: integer(1, 1000) }),
   def({ key: 'timeout', flags: ['--timeout'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 120, describe: "`fleet reload`/`drain`: how long to wait for a host's answer.", parse: seconds }),
   def({ key: 'grace', flags: ['--grace'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 10, describe: '`fleet drain`: /healthz answers 503 this long before the host stops accepting.', parse: seconds }),
+  def({ key: 'daemonize', flags: ['-d', '--daemonize'], section: 'Process', default: false, describe: 'Run in the background; the command returns once the server is ready (or fails with its error).' }),
+  def({ key: 'stdout', flags: ['--stdout'], meta: 'FILE', section: 'Process', default: null, describe: "With --daemonize: append the server's and the app's standard output to FILE (default: discarded); SIGUSR1 reopens it.", parse: text }),
+  def({ key: 'stderr', flags: ['--stderr'], meta: 'FILE', section: 'Process', default: null, describe: 'With --daemonize: append standard error (log lines, tracebacks) to FILE (default: discarded); SIGUSR1 reopens it.', parse: text }),
   def({ key: 'help', flags: ['-h', '--help'], section: 'Info', scope: 'both', default: false, describe: 'Show this help and exit.' }),
   def({ key: 'version', flags: ['-V', '--version'], section: 'Info', default: false, describe: 'Print the version and exit.' }),
 ] as Setting[];

@@ -50,8 +50,8 @@ export function resolvePython(given: string | null, cwd = process.cwd()): string
 
 export function validateApp(parsed: ParsedArgs): void {
   const { settings, args } = parsed;
+  if (settings.factory !== DEFAULT_FACTORY) return; // other factories read (and check) their own arguments
   if (args.length === 0) throw new ConfigError('no WSGI application given: expected module.app (see spawning --help)');
-  if (settings.factory !== DEFAULT_FACTORY) return; // other factories read their own arguments
   for (const name of args) {
     const [module, attr, extra] = name.split(':');
     const ok = extra === undefined && (attr === undefined ? DOTTED.test(module!) && module!.includes('.') : DOTTED.test(module!) && DOTTED.test(attr));

@@ -6,6 +6,9 @@
  * child behind a slow log reader. Lines of one event-loop turn share a write.
  */
 import fs from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Environ, HeaderList } from '../../protocol/worker-messages.js';
+import { compileAccessLogFormat } from './access-log-format.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number): string => (n < 10 ? '0' + n : String(n));
@@ -20,6 +23,10 @@ export interface AccessRecord {
   referer: string | undefined;
   userAgent: string | undefined;
   seconds: number;
+  /** For --access-log-format's %({name}i)s, %({name}o)s and %({key}e)s atoms. */
+  requestHeaders?: IncomingHttpHeaders;
+  responseHeaders?: HeaderList;
+  environ?: Environ;
 }
 
 /** `[23/Nov/2026:07:40:00 +0000]`, computed once per second. */
@@ -51,11 +58,13 @@ export class AccessLog {
   #scheduled = false;
   #second = -1;
   #time = '';
+  readonly #format: (r: AccessRecord, time: string) => string;
 
-  /** `target`: "-" for stdout, "/dev/null" for off, otherwise a file appended to. */
-  constructor(target: string) {
+  /** `target`: "-" for stdout, "/dev/null" for off, otherwise a file appended to; `format`: --access-log-format. */
+  constructor(target: string, format: string | null = null) {
     this.enabled = target !== '/dev/null';
     this.#target = target;
+    this.#format = format === null ? formatAccessLine : compileAccessLogFormat(format);
     if (this.enabled) this.#stream = this.#open();
   }
 
@@ -85,7 +94,7 @@ export class AccessLog {
       this.#second = second;
       this.#time = apacheTime(new Date(now));
     }
-    this.#lines.push(formatAccessLine(record, this.#time));
+    this.#lines.push(this.#format(record, this.#time));
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flush);

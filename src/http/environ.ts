@@ -1,11 +1,16 @@
 /** PEP 3333 environ from a Node request: the CGI keys the worker cannot know. */
 import type { IncomingMessage } from 'node:http';
 import type { Environ } from '../../protocol/worker-messages.js';
+import { applyForwarded, type ProxyTrust } from './forwarded.js';
 
 export interface ServerIdentity {
   serverName: string;
   serverPort: string;
   scheme: string;
+  /** --script-name: where the app is mounted ('' or absent: the root). */
+  scriptName?: string;
+  /** --forwarded-allow-ips: peers whose proxy headers are applied. */
+  trustsProxy?: ProxyTrust;
 }
 
 const HEX: Record<string, number> = {};
@@ -69,10 +74,11 @@ function cgiKey(name: string): string | null {
 export function buildEnviron(req: IncomingMessage, id: ServerIdentity): Environ {
   const [path, query] = splitTarget(req.url ?? '/');
   const socket = req.socket;
+  const [scriptName, pathInfo] = mount(id.scriptName ?? '', decodePathLatin1(path));
   const environ: Environ = {
     REQUEST_METHOD: req.method ?? 'GET',
-    SCRIPT_NAME: '',
-    PATH_INFO: decodePathLatin1(path),
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: pathInfo,
     QUERY_STRING: query,
     RAW_URI: req.url ?? '/',
     SERVER_NAME: id.serverName,
@@ -91,5 +97,13 @@ export function buildEnviron(req: IncomingMessage, id: ServerIdentity): Environ 
     if (prev === undefined) environ[key] = value;
     else environ[key] = prev + (key === 'HTTP_COOKIE' ? '; ' : ',') + value;
   }
+  if (id.trustsProxy) applyForwarded(environ, id.trustsProxy);
   return environ;
+}
+
+/** SCRIPT_NAME and PATH_INFO under a mount point; a path outside it keeps its PATH_INFO whole (as gunicorn does). */
+function mount(scriptName: string, path: string): [string, string] {
+  if (scriptName === '') return ['', path];
+  if (path === scriptName || path.startsWith(scriptName + '/')) return [scriptName, path.slice(scriptName.length)];
+  return [scriptName, path];
 }

@@ -44,6 +44,8 @@ interface Exchange {
   startedAt: number;
   /** Frames queued behind a FILE that is still streaming. */
   backlog: RequestFrame[] | null;
+  /** The app's response headers, for the access log's %({name}o)s. */
+  responseHeaders: HeaderList | undefined;
 }
 
 export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown] | [typeof WorkerTag.MODULES, unknown]>;
@@ -133,6 +135,7 @@ export class RequestRelay {
       bytes: 0,
       startedAt: performance.now(),
       backlog: null,
+      responseHeaders: undefined,
     };
     res.on('close', () => this.#onClose(ex));
     if (this.#worker) {
@@ -262,6 +265,7 @@ export class RequestRelay {
 
   #writeHead(ex: Exchange, status: string, headers: HeaderList): boolean {
     const code = Number(status.slice(0, 3));
+    ex.responseHeaders = headers;
     try {
       ex.res.writeHead(code, status.slice(4), headers);
       return true;
@@ -312,13 +316,14 @@ export class RequestRelay {
       req.resume();
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
-    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt);
+    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
     if (this.inflight === 0) this.#opts.onIdle();
   }
 
-  #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number): void {
+  #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number, ex?: Exchange): void {
     this.#opts.accessLog.write({
-      remoteAddr: req.socket.remoteAddress ?? '',
+      // The client as the app saw it (a trusted proxy's X-Forwarded-For applied).
+      remoteAddr: ex?.environ.REMOTE_ADDR ?? req.socket.remoteAddress ?? '',
       method: req.method ?? '',
       url: req.url ?? '',
       httpVersion: req.httpVersion,
@@ -327,6 +332,9 @@ export class RequestRelay {
       referer: req.headers.referer,
       userAgent: req.headers['user-agent'],
       seconds: (performance.now() - startedAt) / 1000,
+      requestHeaders: req.headers,
+      responseHeaders: ex?.responseHeaders,
+      environ: ex?.environ,
     });
   }
 

@@ -16,6 +16,8 @@ import { totalRss } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
+import { withCoverageReport } from '../http/coverage-report.js';
+import { proxyTrust } from '../http/forwarded.js';
 import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
 import { startInspector } from '../status/inspector.js';
 import { RequestMetrics } from '../status/request-metrics.js';
@@ -58,7 +60,7 @@ function silentLoadError(code: number): LoadError {
 }
 
 function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
-  const accessLog = new AccessLog(config.accessLog);
+  const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
   let worker: PythonWorker | null = null;
   let loadError: LoadError | null = null;
   let restartTimer: NodeJS.Timeout | undefined;
@@ -78,6 +80,8 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
       serverName: config.unixPath ? 'localhost' : config.host,
       serverPort: config.unixPath ? '' : String(config.port),
       scheme: 'http',
+      scriptName: config.scriptName,
+      trustsProxy: proxyTrust(config.forwardedAllowIps),
     },
     keepalive: config.keepalive,
     maxBodySize: config.maxBodySize,
@@ -148,7 +152,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
         listen: () => {
           server = http.createServer(
             { maxHeaderSize: config.maxHeaderSize, requestTimeout: 0, keepAlive: config.keepalive },
-            relay.handle,
+            config.coverageDir === null ? relay.handle : withCoverageReport(relay.handle, { ...config, dataDir: config.coverageDir }),
           );
           server.headersTimeout = config.headersTimeout * 1000;
           server.keepAliveTimeout = config.keepaliveTimeout * 1000;

@@ -64,7 +64,7 @@ export interface ControllerOptions {
 
 /** The one line a startup load error ends the controller with; `app` is the first positional as given. */
 /** The interpreter lacks packages, or the worker was misconfigured: exit 2; the app itself cannot load: exit 3. */
-function loadErrorExitCode(error: LoadError): number {
+export function loadErrorExitCode(error: LoadError): number {
   if (error.kind === 'python-packages' || error.kind === 'environment') return ExitCode.ENV_ERROR;
   return error.kind === 'config' ? ExitCode.CONFIG_ERROR : ExitCode.APP_LOAD_ERROR;
 }

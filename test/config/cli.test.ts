@@ -77,8 +77,10 @@ describe('spawning CLI: bad input is one line and exit 2', { concurrency: 8, tim
     ['a size that is not', ['--max-body-size=lots', APP], /invalid value for --max-body-size: expected a size like 512M, 1G or 2048K \(a plain number is bytes\), got 'lots'/],
     ['negative seconds', ['--deadman-timeout=-1', APP], /invalid value for --deadman-timeout: expected a number of seconds/],
     ['an unknown reload mode', ['--reload=prod', APP], /the only reload mode is 'dev'/],
-    ['--coverage, not built yet', ['-c', APP], /^spawning: error: --coverage is not available in this version yet/],
     ['an --inspect that is not a WebSocket URL', ['--inspect=http://x', APP], /^spawning: error: invalid value for --inspect: expected a ws:\/\/ or wss:\/\/ URL, got 'http:\/\/x'/],
+    ['an unknown access log atom', ['--access-log-format', '%(h)s %(zz)s', APP], /invalid value for --access-log-format: unknown atom %\(zz\)s/],
+    ['a proxy allow-list entry that is not an address', ['--forwarded-allow-ips', '127.0.0.1,proxy.local', APP], /invalid value for --forwarded-allow-ips: 'proxy\.local' is not an IP address/],
+    ['a relative --script-name', ['--script-name', 'shop', APP], /invalid value for --script-name: expected a path starting with '\/', got 'shop'/],
     ['--python that does not exist', ['--python', '/nope/python', APP], /--python \/nope\/python: no such interpreter/, 'SPAWNING_ERR_PYTHON_ENV'],
     ['--python that is not executable', ['--python', path.join(REPO_ROOT, 'package.json'), APP], /package\.json: not executable/, 'SPAWNING_ERR_PYTHON_ENV'],
   ];

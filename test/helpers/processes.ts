@@ -87,3 +87,26 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Real, effective, saved and filesystem uids and gids, and the session id. */
+export function identityOf(pid: number): { uids: number[]; gids: number[]; sid: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const ids = (key: string): number[] => new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)![1]!.trim().split(/\s+/).map(Number);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const sid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  return { uids: ids('Uid'), gids: ids('Gid'), sid };
+}
+
+/** Live processes whose command line contains `text` (to find what a test started outside its process group). */
+export function pidsWithArgument(text: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(text) && isAlive(Number(name))) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

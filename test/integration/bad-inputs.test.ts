@@ -3,7 +3,6 @@
  * where, a stable code, and exit 2 (configuration) or 3 (app cannot load);
  * never a JavaScript stack or a Python traceback.
  */
-import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -11,20 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { VENV_PYTHON } from '../helpers/repo.js';
-import { runCli, type CliResult } from '../helpers/server.js';
-
-const ERROR_LINE = /^spawning: error: .+ \[SPAWNING_ERR_[A-Z_]+\]$/;
-
-function assertOneLineError(result: CliResult, exitCode: number, mentions: RegExp): void {
-  const context = `exit ${result.code}/${result.signal} after ${result.ms} ms; stderr:\n${result.stderr}`;
-  assert.equal(result.code, exitCode, context);
-  const errors = result.stderr.split('\n').filter((l) => l.startsWith('spawning: error'));
-  assert.equal(errors.length, 1, context);
-  assert.match(errors[0]!, ERROR_LINE, context);
-  assert.match(errors[0]!, mentions, context);
-  assert.doesNotMatch(result.stderr, /^\s+at .+(:\d+:\d+\)?|\(native\))$/m, `JavaScript stack in stderr:\n${result.stderr}`);
-  assert.doesNotMatch(result.stderr, /Traceback \(most recent call last\)/, `Python traceback in stderr:\n${result.stderr}`);
-}
+import { assertOneLineError } from '../helpers/cli-errors.js';
+import { runCli } from '../helpers/server.js';
 
 const serve = (...rest: string[]): string[] => ['--host', '127.0.0.1', '--port', '0', '--processes', '2', '--python', VENV_PYTHON, ...rest];
 

@@ -64,6 +64,10 @@ async function startChild(overrides: Partial<ChildConfig> = {}): Promise<Running
     reload: null,
     pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
     inspect: null,
+    coverageDir: null,
+    forwardedAllowIps: ['127.0.0.1'],
+    scriptName: '',
+    accessLogFormat: null,
     ...overrides,
   };
   const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd] });

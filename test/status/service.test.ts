@@ -12,7 +12,7 @@ import { WebSocketServer } from 'ws';
 import { childPids } from '../helpers/processes.js';
 import { killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
-import { FIXTURES_DIR } from '../helpers/repo.js';
+import { FIXTURES_DIR, VENV_PYTHON } from '../helpers/repo.js';
 
 interface Fetched {
   status: number;
@@ -186,7 +186,7 @@ describe('status service', () => {
     const blocker = http.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const taken = (blocker.address() as { port: number }).port;
-    const busy = await runCli(['--host', '127.0.0.1', '--port', '0', '--status-port', String(taken), 'integration_apps.app'], { cwd: FIXTURES_DIR });
+    const busy = await runCli(['--host', '127.0.0.1', '--port', '0', '--python', VENV_PYTHON, '--status-port', String(taken), 'integration_apps.app'], { cwd: FIXTURES_DIR });
     blocker.close();
     assert.equal(busy.code, 2);
     assert.match(busy.stderr, new RegExp(`spawning: error: cannot serve the status service on 127\\.0\\.0\\.1:${taken}: the address is already in use \\[SPAWNING_ERR_BIND\\]`));
