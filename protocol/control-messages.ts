@@ -7,7 +7,15 @@ export interface ChildConfig {
   args: string[];
   factory: string;
   python: string;
+  /** 0: green threads (see `green`, `maxGreen`). */
   threads: number;
+  green: 'gevent' | 'eventlet';
+  /** Requests one green worker runs at once. */
+  maxGreen: number;
+  /** Requests the child holds while its worker runs all it can (503 beyond). */
+  maxQueue: number;
+  /** Seconds a request may run before 504 and a graceful worker replacement; 0 = off. */
+  timeout: number;
   /** Number of children the controller runs (for wsgi.multiprocess). */
   processes: number;
   /** listen(2) backlog for the inherited socket. */

@@ -49,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
     handOver([socket.unixPath, pidfile?.path].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
+  const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
+  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker})`);
   const lifecycle = new EventEmitter();
   const reloader = settings.reload === 'dev' || settings.watch.length > 0 ? startReloader(() => requestReload(), log, lifecycle) : null;
   let requestReload = (): void => {};
@@ -72,6 +73,10 @@ async function main(argv: string[]): Promise<number> {
       factory: settings.factory,
       python,
       threads: settings.threads,
+      green: settings.green,
+      maxGreen: settings.maxGreen,
+      maxQueue: settings.maxQueue,
+      timeout: settings.timeout,
       processes: settings.processes,
       backlog: settings.backlog,
       host: socket.unixPath ? 'localhost' : socket.host,

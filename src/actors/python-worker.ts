@@ -12,6 +12,8 @@ export class PythonWorker extends ChanneledProcess<FromWorker, ToWorker> {
       factory: config.factory,
       args: config.args,
       threads: config.threads,
+      green: config.green,
+      max_green: config.maxGreen,
       processes: config.processes,
       host: config.host,
       port: config.port,

@@ -10,6 +10,10 @@ export interface Settings {
   bind: string | null;
   processes: number;
   threads: number;
+  green: 'gevent' | 'eventlet';
+  maxGreen: number;
+  maxQueue: number;
+  timeout: number;
   factory: string;
   python: string | null;
   reload: string | null;
@@ -98,12 +102,39 @@ export const SETTINGS: readonly Setting[] = [
     meta: 'N',
     section: 'Server',
     default: 4,
-    describe: 'Threads per Python worker (1 runs requests inline; 0 = green threads).',
+    describe: 'Threads per Python worker (1 runs requests inline; 0 = green threads: each request in its own greenlet).',
+    parse: integer(0, 4096),
+  }),
+  def({
+    key: 'green',
+    flags: ['--green'],
+    meta: 'LIB',
+    section: 'Server',
+    default: 'gevent',
+    describe: "Green-thread library for --threads=0: 'gevent' or 'eventlet' (must be installed in the app's interpreter).",
     parse: (raw) => {
-      const n = integer(0, 4096)(raw);
-      if (n === 0) throw new Error('green threads (--threads=0) are not available in this version yet');
-      return n;
+      if (raw !== 'gevent' && raw !== 'eventlet') throw new Error(`expected gevent or eventlet, got '${raw}'`);
+      return raw;
     },
+  }),
+  def({ key: 'maxGreen', flags: ['--max-green'], meta: 'N', section: 'Server', default: 1000, describe: 'With --threads=0: requests one worker runs at once.', parse: integer(1, 100_000) }),
+  def({
+    key: 'maxQueue',
+    flags: ['--max-queue'],
+    meta: 'N',
+    section: 'Server',
+    default: 1024,
+    describe: 'Requests a child holds while its worker is busy (or restarting); beyond, 503 with Retry-After.',
+    parse: integer(0, 1_000_000),
+  }),
+  def({
+    key: 'timeout',
+    flags: ['--timeout'],
+    meta: 'SECONDS',
+    section: 'Server',
+    default: 0,
+    describe: "A request running longer is answered 504 and its worker replaced gracefully; 0 = off.",
+    parse: seconds,
   }),
   def({ key: 'factory', flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
   def({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
