@@ -55,6 +55,18 @@ export interface ChildStats {
   inflight: number;
   workerPid: number | null;
   rss: number;
+  /** Requests waiting in the child for a free worker slot now (--max-queue). */
+  queued: number;
+  /** Requests that had to wait for a slot, since the child started. */
+  queueWaited: number;
+  /** Milliseconds they waited in total, since the child started. */
+  queueWaitMs: number;
+  /** Longest wait since the previous stats message. */
+  queueMaxWaitMs: number;
+  /** Answered 503 because the queue was full, since the child started. */
+  shed: number;
+  /** Answered 504 after --timeout, since the child started. */
+  timedOut: number;
 }
 
 export type FromChild =

@@ -57,6 +57,9 @@ function silentLoadError(code: number): LoadError {
 function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
   const accessLog = new AccessLog(config.accessLog);
   let worker: PythonWorker | null = null;
+  // A hung worker's replacement while it starts, and hung workers finishing their other requests.
+  let replacement: PythonWorker | null = null;
+  const retirees = new Set<PythonWorker>();
   let loadError: LoadError | null = null;
   let restartTimer: NodeJS.Timeout | undefined;
   let healthyTimer: NodeJS.Timeout | undefined;
@@ -77,21 +80,40 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     },
     keepalive: config.keepalive,
     maxBodySize: config.maxBodySize,
-    maxWaiting: 1024,
+    concurrency: config.threads === 0 ? config.maxGreen : config.threads,
+    maxQueue: config.maxQueue,
+    timeoutMs: config.timeout * 1000,
     accessLog,
     onIdle: () => {
       if (draining && connections === 0) actor.send({ type: 'IDLE' });
     },
+    onTimeout: (w, method, path) => {
+      const replace = w === worker && actor.getSnapshot().matches('serving');
+      const what = replace ? `replacing worker ${w.pid}` : `worker ${w.pid} is being replaced or stopped already`;
+      process.stderr.write(`spawning: child ${process.pid}: ${method} ${path} ran past --timeout ${config.timeout} s: 504; ${what}\n`);
+      if (replace) actor.send({ type: 'WORKER_HUNG' });
+    },
+    onRetiredIdle: (w) => {
+      if (retirees.has(w)) actor.send({ type: 'RETIREE_IDLE', pid: w.pid });
+    },
   });
 
-  const onWorkerMessage = (msg: FromWorker): void => {
+  const onWorkerMessage = (w: PythonWorker, msg: FromWorker): void => {
     switch (msg[0]) {
       case WorkerTag.READY:
+        w.ready = true;
+        if (w === replacement) {
+          actor.send({ type: 'REPLACEMENT_READY' });
+          return;
+        }
         readyInfo = msg[1];
-        if (worker) worker.ready = true;
         actor.send({ type: 'WORKER_READY' });
         return;
       case WorkerTag.LOAD_ERROR:
+        if (w === replacement) {
+          process.stderr.write(`spawning: child ${process.pid}: the replacement worker cannot load the app: ${msg[1].message}\n`);
+          return;
+        }
         loadError = msg[1];
         return;
       case WorkerTag.MODULES:
@@ -102,28 +124,74 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     }
   };
 
+  /** Every worker's exit, whatever its role: the current one, a replacement still starting, or a retiree. */
+  const onWorkerExit = (w: PythonWorker, code: number | null, signal: NodeJS.Signals | null): void => {
+    if (retirees.delete(w)) {
+      relay.detach(w);
+      return;
+    }
+    if (w === replacement) {
+      replacement = null;
+      actor.send({ type: 'REPLACEMENT_EXIT' });
+      return;
+    }
+    if (w !== worker) return; // a replacement we killed
+    worker = null;
+    if (loadError === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) {
+      loadError = silentLoadError(code);
+    }
+    if (loadError !== null) {
+      relay.detach(w);
+      const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
+      actor.send({ type: 'WORKER_LOAD_ERROR', error: loadError, code: exitCode });
+      return;
+    }
+    lastExit = { worker: w, code, signal, failed: 0 };
+    actor.send({ type: 'WORKER_EXIT', code });
+  };
+
+  const allWorkers = (): PythonWorker[] => [worker, replacement, ...retirees].filter((w): w is PythonWorker => w !== null);
+  const killWorkers = (): void => {
+    for (const w of allWorkers()) w.kill('SIGKILL');
+  };
+
+  const startWorker = (): PythonWorker => {
+    const w = new PythonWorker(config);
+    w.on('message', (msg) => onWorkerMessage(w, msg));
+    w.on('exit', (code, signal) => onWorkerExit(w, code, signal));
+    return w;
+  };
+
   const actor = createActor(
     childMachine.provide({
       actions: {
         spawnWorker: () => {
           loadError = null;
-          const w = new PythonWorker(config);
-          worker = w;
-          w.on('message', onWorkerMessage);
-          w.on('exit', (code, signal) => {
-            if (worker === w) worker = null;
-            if (loadError === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) {
-              loadError = silentLoadError(code);
-            }
-            if (loadError !== null) {
-              relay.detach(w);
-              const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
-              actor.send({ type: 'WORKER_LOAD_ERROR', error: loadError, code: exitCode });
-              return;
-            }
-            lastExit = { worker: w, code, signal, failed: 0 };
-            actor.send({ type: 'WORKER_EXIT', code });
-          });
+          worker = startWorker();
+        },
+        spawnReplacement: () => {
+          replacement = startWorker();
+        },
+        swapWorker: () => {
+          const old = worker;
+          worker = replacement;
+          replacement = null;
+          if (worker) relay.attach(worker);
+          if (!old) return;
+          retirees.add(old);
+          const left = relay.givenTo(old);
+          process.stderr.write(`spawning: child ${process.pid}: worker ${worker?.pid} replaces hung worker ${old.pid}, which finishes its ${left} other request(s)\n`);
+          if (left === 0) actor.send({ type: 'RETIREE_IDLE', pid: old.pid });
+        },
+        killReplacement: () => {
+          replacement?.kill('SIGKILL');
+          replacement = null;
+        },
+        reportReplacementFailed: () => {
+          process.stderr.write(`spawning: child ${process.pid}: the replacement for hung worker ${worker?.pid} exited before it was ready; the hung worker keeps serving\n`);
+        },
+        killRetiree: (_, { pid }) => {
+          for (const w of retirees) if (w.pid === pid) w.kill('SIGKILL');
         },
         failInflight: () => {
           if (lastExit) lastExit.failed = relay.detach(lastExit.worker);
@@ -185,13 +253,13 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           else actor.send({ type: 'WORKER_EXIT', code: null });
         },
         killEverything: () => {
-          worker?.kill('SIGKILL');
+          killWorkers();
           server?.closeAllConnections();
         },
         exit: (_, { code }) => {
           clearInterval(statsTimer);
           clearTimeout(healthyTimer);
-          worker?.kill('SIGKILL');
+          killWorkers();
           void accessLog.close().finally(() => {
             control.flush();
             process.exit(code);
@@ -212,7 +280,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   control.on('close', () => actor.send({ type: 'DRAIN' }));
 
   statsTimer = setInterval(() => {
-    const pids = worker ? [worker.pid] : [];
+    const pids = allWorkers().map((w) => w.pid);
     void totalRss(pids).then((workerRss) => {
       control.send({
         t: 'stats',
@@ -220,6 +288,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
         inflight: relay.inflight,
         workerPid: worker?.pid ?? null,
         rss: process.memoryUsage.rss() + workerRss,
+        ...relay.counters(),
       });
     });
   }, config.statsInterval);
