@@ -48,13 +48,16 @@ export interface ChildConfig {
 export type ToChild =
   | { t: 'start'; config: ChildConfig; generation: number; slot: number }
   | { t: 'drain' }
-  | { t: 'reopen-logs' };
+  | { t: 'reopen-logs' }
+  | { t: 'balance'; share: number };
 
 export interface ChildStats {
   requests: number;
   inflight: number;
   workerPid: number | null;
   rss: number;
+  /** Open client connections. */
+  connections: number;
   /** Requests waiting in the child for a free worker slot now (--max-queue). */
   queued: number;
   /** Requests that had to wait for a slot, since the child started. */

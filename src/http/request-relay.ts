@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { INITIAL_WINDOW, WorkerTag, type Environ, type FromWorker, type HeaderList } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { AccessLog } from './access-log.js';
@@ -32,6 +33,8 @@ export interface RelayOptions {
   onIdle: () => void;
   /** A request of `worker` ran past the timeout and was answered 504. */
   onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
+  /** True when this response should close its connection, to move the client to another child. */
+  shedConnection?: (socket: Socket) => boolean;
   /** A worker that is no longer the current one has no requests left (hung ones are already answered). */
   onRetiredIdle?: (worker: PythonWorker) => void;
 }
@@ -147,7 +150,7 @@ export class RequestRelay {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const opts = this.#opts;
-    if (!opts.keepalive || this.#draining) res.shouldKeepAlive = false;
+    if (!opts.keepalive || this.#draining || opts.shedConnection?.(req.socket)) res.shouldKeepAlive = false;
     if (this.#rejectOversized(req, res)) return;
     const length = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;

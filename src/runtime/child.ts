@@ -15,6 +15,7 @@ import { totalRss } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
+import { ConnectionBalance } from '../http/connection-balance.js';
 import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
 
 const CONTROL_FD = 3;
@@ -68,7 +69,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   let draining = false;
   // Open client connections: a drain waits for them too, since closing an idle keep-alive
   // connection races a request the client may be sending on it right now.
-  let connections = 0;
+  const balance = new ConnectionBalance();
   let lastExit: { worker: PythonWorker; code: number | null; signal: NodeJS.Signals | null; failed: number } | null = null;
   let readyInfo: WorkerInfo = { pid: 0, python: '', threads: config.threads, app: '', factory: config.factory };
 
@@ -85,8 +86,9 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     timeoutMs: config.timeout * 1000,
     accessLog,
     onIdle: () => {
-      if (draining && connections === 0) actor.send({ type: 'IDLE' });
+      if (draining && balance.connections === 0) actor.send({ type: 'IDLE' });
     },
+    shedConnection: (socket) => balance.shed(socket),
     onTimeout: (w, method, path) => {
       const replace = w === worker && actor.getSnapshot().matches('serving');
       const what = replace ? `replacing worker ${w.pid}` : `worker ${w.pid} is being replaced or stopped already`;
@@ -216,10 +218,10 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           server.keepAliveTimeout = config.keepaliveTimeout * 1000;
           server.on('checkContinue', relay.checkContinue);
           server.on('connection', (socket: net.Socket) => {
-            connections++;
+            balance.opened();
             socket.once('close', () => {
-              connections--;
-              if (draining && connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
+              balance.closed(socket);
+              if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
             });
           });
           server.on('clientError', onClientError);
@@ -246,7 +248,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           setTimeout(() => actor.send({ type: 'DEADMAN' }), config.deadmanTimeout * 1000).unref();
         },
         checkIdle: () => {
-          if (relay.inflight === 0 && connections === 0) actor.send({ type: 'IDLE' });
+          if (relay.inflight === 0 && balance.connections === 0) actor.send({ type: 'IDLE' });
         },
         shutdownWorker: () => {
           if (worker) worker.send([WorkerTag.SHUTDOWN]);
@@ -276,6 +278,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   control.on('message', (msg) => {
     if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
     else if (msg.t === 'reopen-logs') accessLog.reopen();
+    else if (msg.t === 'balance') balance.share = msg.share;
   });
   control.on('close', () => actor.send({ type: 'DRAIN' }));
 
@@ -288,6 +291,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
         inflight: relay.inflight,
         workerPid: worker?.pid ?? null,
         rss: process.memoryUsage.rss() + workerRss,
+        connections: balance.connections,
         ...relay.counters(),
       });
     });
