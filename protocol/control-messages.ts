@@ -49,6 +49,7 @@ export type ToChild =
   | { t: 'start'; config: ChildConfig; generation: number; slot: number }
   | { t: 'drain' }
   | { t: 'reopen-logs' }
+  /** Reply to `stats`: how many of the connections it reported the child should keep. */
   | { t: 'balance'; share: number };
 
 export interface ChildStats {

@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 
-/** Connections over the share a child keeps before it sheds: 10%, at least one. */
+/** Connections off the share that are left alone: 10%, at least one. */
 export function tolerance(share: number): number {
   return Math.max(1, Math.ceil(share * 0.1));
 }
@@ -21,14 +21,26 @@ export function tolerance(share: number): number {
 export class ConnectionBalance {
   /** Open client connections. */
   connections = 0;
-  #share = Infinity;
-  /** Connections told to close after their response and not closed yet. */
-  #closing = 0;
+  /** The count sent in the last `stats`, which the controller's next share answers. */
+  #reported = 0;
+  /** Connections still to close: the excess over the share when it arrived. */
+  #excess = 0;
   readonly #marked = new WeakSet<Socket>();
 
-  /** The controller's fair share: open connections per serving child. */
-  set share(share: number) {
-    this.#share = share;
+  /** For the `stats` message. */
+  report(): number {
+    this.#reported = this.connections;
+    return this.#reported;
+  }
+
+  /**
+   * The controller's answer to the count we reported: how many to keep. The
+   * excess is taken against that count, not the current one, so an answer
+   * computed from counts a few hundred milliseconds old never sheds
+   * connections that arrived since.
+   */
+  set share(keep: number) {
+    this.#excess = Math.max(0, this.#reported - keep);
   }
 
   opened(): void {
@@ -37,34 +49,43 @@ export class ConnectionBalance {
 
   closed(socket: Socket): void {
     this.connections--;
-    if (this.#marked.delete(socket)) this.#closing--;
+    this.#marked.delete(socket);
   }
 
   /** For a response about to be sent on `socket`: true when it should close its connection. */
   shed(socket: Socket): boolean {
     if (this.#marked.has(socket)) return true;
-    if (this.connections - this.#closing <= this.#share + tolerance(this.#share)) return false;
+    if (this.#excess === 0) return false;
+    this.#excess--;
     this.#marked.add(socket);
-    this.#closing++;
     return true;
   }
 }
 
-/** The controller's side: each child's last reported count, and the fair share among the serving ones. */
+/** The controller's side: each child's last reported count, and how many each should keep. */
 export class ConnectionShares {
   readonly #counts = new Map<number, number>();
 
-  /** Records child `id`'s count; returns its share: the serving children's connections divided among them. */
+  /**
+   * Records child `id`'s count; returns how many connections it should keep:
+   * the fair share (the serving children's connections divided among them)
+   * plus the tolerance, or exactly the share while another child is short of
+   * it by more than the tolerance, so its shortfall is filled too.
+   */
   report(id: number, connections: number, serving: ReadonlySet<number>): number {
     this.#counts.set(id, connections);
     let total = 0;
     let n = 0;
+    let fewest = Infinity;
     for (const [child, count] of this.#counts) {
       if (!serving.has(child)) continue;
       total += count;
       n++;
+      fewest = Math.min(fewest, count);
     }
-    return n === 0 ? connections : Math.ceil(total / n);
+    if (n === 0) return connections;
+    const share = Math.ceil(total / n);
+    return fewest < share - tolerance(share) ? share : share + tolerance(share);
   }
 
   forget(id: number): void {

@@ -291,7 +291,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
         inflight: relay.inflight,
         workerPid: worker?.pid ?? null,
         rss: process.memoryUsage.rss() + workerRss,
-        connections: balance.connections,
+        connections: balance.report(),
         ...relay.counters(),
       });
     });
