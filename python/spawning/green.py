@@ -96,6 +96,19 @@ def _missing(library: str, exc: ImportError, fd: int) -> NoReturn:
     os._exit(exit_codes.ENV_ERROR)
 
 
+def next_turn(library: str) -> Callable[[Callable[[], None]], None]:
+    """Schedules a callback for the hub's next loop iteration, outside any greenlet's turn."""
+    if library == "gevent":
+        from gevent import get_hub
+
+        loop = get_hub().loop
+        return lambda callback: loop.run_callback(callback)
+    from eventlet.hubs import get_hub as get_eventlet_hub
+
+    hub = get_eventlet_hub()
+    return lambda callback: hub.schedule_call_global(0, callback)
+
+
 class GreenRunner:
     """Runs each request in its own greenlet from a pool of ``size``; never blocks the caller."""
 

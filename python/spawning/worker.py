@@ -109,9 +109,10 @@ class Worker:
         if self.inline:
             self.submit = self.pending.append
         elif library is not None:
-            from .green import GreenRunner
+            from .green import GreenRunner, next_turn
 
             self.submit = GreenRunner(library, int(options.get("max_green", 1000)), self._run).submit
+            channel.defer_flushes(next_turn(library))
         else:
             import queue
 

@@ -225,7 +225,9 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
             });
           });
           server.on('clientError', onClientError);
-          server.listen({ fd: LISTEN_FD, backlog: config.backlog });
+          // The backlog as an argument: Node reads `backlog` from the options only for ports and paths,
+          // and with `{fd}` alone it would call listen(2) again with 511, shrinking the controller's backlog.
+          server.listen({ fd: LISTEN_FD }, config.backlog);
         },
         reportReady: () => {
           if (worker) control.send({ t: 'ready', pid: process.pid, workerPid: worker.pid, info: readyInfo });

@@ -35,7 +35,7 @@ describe('backpressure', { timeout: 120_000 }, () => {
       assert.deepEqual([...result.errors], []);
       assert.deepEqual(statusCounts(result.answers), { 200: 16, 503: 1984 });
       const shed = result.answers.filter((a) => a.status === 503);
-      assert.ok(shed.every((a) => a.headers['retry-after'] === '1'), 'a 503 without Retry-After: 1');
+      assert.ok(shed.every((a) => a.headers.get('retry-after') === '1'), 'a 503 without Retry-After: 1');
       assert.match(shed[0]!.body, /^Service Unavailable: the worker is busy \(4 requests running, 12 waiting\)/);
       // Shed at once, not after waiting for a thread.
       const shedMs = Math.max(...shed.map((a) => a.ms));

@@ -4,7 +4,7 @@
  * listening socket bound by openListenSocket (the controller's own code) on fd 4.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
@@ -137,6 +137,12 @@ describe('child process (real worker)', () => {
     assert.ok(ready.workerPid > 0 && ready.workerPid !== ready.pid);
     assert.equal(ready.info.pid, ready.workerPid);
     assert.equal(ready.info.threads, 4);
+  });
+
+  it("keeps the controller's listen backlog when it starts accepting (Node would reset it to 511)", EACH, () => {
+    // ss prints a listening socket's backlog in its Send-Q column.
+    const line = execFileSync('ss', ['-ltnH', `sport = :${child.port}`], { encoding: 'utf8' }).trim();
+    assert.equal(line.split(/\s+/)[2], '128', line);
   });
 
   it('serves a request and keeps the connection alive for pipelined ones', EACH, async () => {
