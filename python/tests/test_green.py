@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -70,16 +69,6 @@ def test_max_green_bounds_the_greenlets(worker_factory):
     elapsed = time.monotonic() - t0
     # Four requests, two at a time: two rounds.
     assert 0.6 <= elapsed < 2.0, elapsed
-
-
-def test_sigterm_finishes_in_flight_green_requests(worker_factory):
-    w = worker_factory("basic.sleep_then_hello", threads=0, extra_options={"green": "gevent"})
-    w.ready()
-    w.request(1, headers={"QUERY_STRING": "0.4"})
-    time.sleep(0.1)
-    w.proc.send_signal(signal.SIGTERM)
-    assert w.response(1)[2] == b"slept"
-    assert w.proc.wait(5) == 0
 
 
 def test_a_missing_library_names_the_package(worker_factory):

@@ -44,8 +44,8 @@ def test_shutdown_finishes_in_flight_requests(worker_factory):
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_zero(worker_factory):
-    for threads in (1, 4):
-        w = worker_factory("basic.sleep_then_hello", threads=threads)
+    for threads, green in ((1, None), (4, None), (0, "gevent"), (0, "eventlet")):
+        w = worker_factory("basic.sleep_then_hello", threads=threads, extra_options={"green": green} if green else None)
         w.ready()
         w.request(1, headers={"QUERY_STRING": "0.4"})
         time.sleep(0.1)

@@ -401,7 +401,6 @@ export class RequestRelay {
     if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt);
   }
 
-
   #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number): void {
     this.#opts.accessLog.write({
       remoteAddr: req.socket.remoteAddress ?? '',

@@ -13,12 +13,24 @@ import { VENV_PYTHON } from '../helpers/repo.js';
 
 after(() => killAllServers());
 
+interface WorkerInfo {
+  multithread: boolean;
+  socket: string;
+}
+
+/** How the worker behind `port` runs requests (the fixture's /info). */
+async function workerInfo(port: number): Promise<WorkerInfo> {
+  const [answer] = (await burst(port, '/info', 1)).answers;
+  assert.equal(answer?.status, 200);
+  return JSON.parse(answer.body) as WorkerInfo;
+}
+
 describe('green threads', { timeout: 120_000 }, () => {
   test('gevent: 2,000 concurrent long polls of 2 s on one process all succeed in under 4 s', async () => {
     // --max-green 2000: every poll runs at once (the default, 1000, would run them in two rounds).
     const server = await startServer({ args: ['--processes', '1', '--threads', '0', '--max-green', '2000', '-l', '/dev/null', 'concurrency_apps:app'] });
     try {
-      const info = JSON.parse((await burst(server.port, '/info', 1)).answers[0]!.body) as { multithread: boolean; socket: string };
+      const info = await workerInfo(server.port);
       assert.deepEqual([info.multithread, info.socket.startsWith('gevent')], [false, true]);
       const result = await burst(server.port, '/gevent-sleep?s=2', 2000);
       assert.deepEqual([...result.errors], []);
@@ -35,7 +47,7 @@ describe('green threads', { timeout: 120_000 }, () => {
   test('eventlet: concurrent waits run side by side', async () => {
     const server = await startServer({ args: ['--processes', '1', '--threads', '0', '--green', 'eventlet', '-l', '/dev/null', 'concurrency_apps:app'] });
     try {
-      const info = JSON.parse((await burst(server.port, '/info', 1)).answers[0]!.body) as { multithread: boolean; socket: string };
+      const info = await workerInfo(server.port);
       assert.deepEqual([info.multithread, info.socket.startsWith('eventlet')], [false, true]);
       const result = await burst(server.port, '/sleep?s=1', 500);
       assert.deepEqual(statusCounts(result.answers), { 200: 500 });
