@@ -23,30 +23,22 @@ from typing import Any, Callable, NoReturn
 LIBRARIES = ("gevent", "eventlet")
 
 
+def _flag(argv: list[str], name: str) -> str | None:
+    """The value of ``name VALUE`` or ``name=VALUE``: the worker's argparse runs only after the patch."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg[len(name) + 1 :]
+    return None
+
+
 def _options_from_argv(argv: list[str]) -> dict[str, Any]:
-    """The worker's --options-json, read without argparse (which is fine, but runs later)."""
-    for i, arg in enumerate(argv):
-        raw = None
-        if arg == "--options-json" and i + 1 < len(argv):
-            raw = argv[i + 1]
-        elif arg.startswith("--options-json="):
-            raw = arg.split("=", 1)[1]
-        if raw is not None:
-            try:
-                options = json.loads(raw)
-            except ValueError:
-                return {}  # the worker's own parser reports it
-            return options if isinstance(options, dict) else {}
-    return {}
-
-
-def _channel_fd(argv: list[str]) -> int:
-    for i, arg in enumerate(argv):
-        if arg == "--channel-fd" and i + 1 < len(argv) and argv[i + 1].isdigit():
-            return int(argv[i + 1])
-        if arg.startswith("--channel-fd=") and arg[13:].isdigit():
-            return int(arg[13:])
-    return 3
+    try:
+        options = json.loads(_flag(argv, "--options-json") or "{}")
+    except ValueError:
+        return {}  # the worker's own checks report it
+    return options if isinstance(options, dict) else {}
 
 
 def library_of(options: dict[str, Any]) -> str | None:
@@ -84,7 +76,8 @@ def patch_for_argv(argv: list[str]) -> None:
     try:
         patch(library)
     except ImportError as exc:
-        _missing(library, exc, _channel_fd(argv))
+        fd = _flag(argv, "--channel-fd") or "3"
+        _missing(library, exc, int(fd) if fd.isdigit() else 3)
 
 
 def _missing(library: str, exc: ImportError, fd: int) -> NoReturn:
