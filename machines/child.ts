@@ -1,6 +1,12 @@
 /**
  * Lifecycle of a child process: start its Python worker, accept only once the
- * worker is ready, restart a dead worker, drain, stop.
+ * worker is ready, restart a dead worker, replace a hung one, drain, stop.
+ *
+ * A hung worker (a request ran past --timeout and got 504; a Python thread
+ * cannot be killed) is replaced gracefully: a replacement starts while the old
+ * worker keeps serving; once it is READY new requests go to it, and the old
+ * one, now retired, finishes its other requests and is killed when only the
+ * hung ones are left (RETIREE_IDLE).
  *
  * Pure: no timers, processes or sockets here. The runtime (src/runtime/child.ts)
  * provides the actions and turns process exits, timers and control messages
@@ -28,6 +34,10 @@ export type ChildEvent =
   | { type: 'WORKER_READY' }
   | { type: 'WORKER_LOAD_ERROR'; error: LoadError; code: number }
   | { type: 'WORKER_EXIT'; code: number | null }
+  | { type: 'WORKER_HUNG' }
+  | { type: 'REPLACEMENT_READY' }
+  | { type: 'REPLACEMENT_EXIT' }
+  | { type: 'RETIREE_IDLE'; pid: number }
   | { type: 'RESTART_DUE' }
   | { type: 'HEALTHY' }
   | { type: 'DRAIN' }
@@ -52,6 +62,11 @@ export const childMachine = setup({
     shutdownWorker: () => {},
     killEverything: () => {},
     exit: (_, _params: { code: number }) => {},
+    spawnReplacement: () => {},
+    swapWorker: () => {},
+    killReplacement: () => {},
+    reportReplacementFailed: () => {},
+    killRetiree: (_, _params: { pid: number }) => {},
   },
   guards: {
     isListening: ({ context }) => context.listening,
@@ -60,6 +75,10 @@ export const childMachine = setup({
   id: 'child',
   context: { listening: false, restarts: 0, exitCode: 0 },
   initial: 'configuring',
+  // A retired worker is killed whenever it is left with only its hung requests, whatever the child does meanwhile.
+  on: {
+    RETIREE_IDLE: { actions: { type: 'killRetiree', params: ({ event }) => ({ pid: event.pid }) } },
+  },
   states: {
     configuring: {
       on: {
@@ -91,8 +110,20 @@ export const childMachine = setup({
     serving: {
       on: {
         WORKER_EXIT: { target: 'restartingWorker', actions: ['failInflight', 'reportWorkerExit'] },
+        WORKER_HUNG: 'replacingWorker',
         HEALTHY: { actions: assign({ restarts: 0 }) },
         DRAIN: 'draining',
+      },
+    },
+    replacingWorker: {
+      // The hung worker keeps serving (only its hung requests are lost to it) until the replacement is READY.
+      entry: 'spawnReplacement',
+      on: {
+        REPLACEMENT_READY: { target: 'serving', actions: 'swapWorker' },
+        REPLACEMENT_EXIT: { target: 'serving', actions: 'reportReplacementFailed' },
+        WORKER_EXIT: { target: 'restartingWorker', actions: ['killReplacement', 'failInflight', 'reportWorkerExit'] },
+        HEALTHY: { actions: assign({ restarts: 0 }) },
+        DRAIN: { target: 'draining', actions: 'killReplacement' },
       },
     },
     restartingWorker: {

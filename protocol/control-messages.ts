@@ -7,7 +7,15 @@ export interface ChildConfig {
   args: string[];
   factory: string;
   python: string;
+  /** 0: green threads (see `green`, `maxGreen`). */
   threads: number;
+  green: 'gevent' | 'eventlet';
+  /** Requests one green worker runs at once. */
+  maxGreen: number;
+  /** Requests the child holds while its worker runs all it can (503 beyond). */
+  maxQueue: number;
+  /** Seconds a request may run before 504 and a graceful worker replacement; 0 = off. */
+  timeout: number;
   /** Number of children the controller runs (for wsgi.multiprocess). */
   processes: number;
   /** listen(2) backlog for the inherited socket. */
@@ -50,7 +58,9 @@ export interface ChildConfig {
 export type ToChild =
   | { t: 'start'; config: ChildConfig; generation: number; slot: number }
   | { t: 'drain' }
-  | { t: 'reopen-logs' };
+  | { t: 'reopen-logs' }
+  /** Reply to `stats`: how many of the connections it reported the child should keep. */
+  | { t: 'balance'; share: number };
 
 /** One prom-client metric as `Registry.getMetricsAsJSON()` gives it (counters and histograms only). */
 export interface MetricJson {
@@ -80,6 +90,18 @@ export interface ChildStats {
   responses: Record<string, number>;
   /** The child's request counters and duration histogram (summed by the controller). */
   metrics: MetricJson[];
+  /** Open client connections. */
+  connections: number;
+  /** Requests that had to wait for a slot, since the child started. */
+  queueWaited: number;
+  /** Milliseconds they waited in total, since the child started. */
+  queueWaitMs: number;
+  /** Longest wait since the previous stats message. */
+  queueMaxWaitMs: number;
+  /** Answered 503 because the queue was full, since the child started. */
+  shed: number;
+  /** Answered 504 after --timeout, since the child started. */
+  timedOut: number;
 }
 
 export type FromChild =

@@ -7,7 +7,7 @@
  * drift hits them all alike; the table shows medians. Not a test.
  *
  *   node dist/scripts/bench.js [--processes 1,2] [--duration 5] [--repeats 3]
- *        [--scenarios hello,10k,echo,longpoll,idle,close] [--servers spawning,gunicorn,…]
+ *        [--scenarios hello,10k,echo,longpoll,longpoll-2000,longpoll-2s,idle,close] [--servers spawning,gunicorn,…]
  *        [--write BENCHMARKS.md]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -48,6 +48,8 @@ const SCENARIOS: Scenario[] = [
     lua: 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "application/octet-stream"\n',
   },
   { key: 'longpoll', title: 'long-poll: each request waits 10 ms, 512 connections', path: '/sleep', connections: 512, mode: 'green' },
+  { key: 'longpoll-2000', title: 'long-poll: each request waits 10 ms, 2,000 connections', path: '/sleep', connections: 2000, mode: 'green' },
+  { key: 'longpoll-2s', title: 'long-poll: each request waits 2 s, 2,000 connections', path: '/sleep?ms=2000', connections: 2000, mode: 'green' },
   { key: 'idle', title: '10,000 idle keep-alive connections: total RSS', path: '/', connections: 10_000, mode: 'idle' },
   { key: 'close', title: 'no keep-alive (a new connection per request), 50 connections', path: '/', connections: 50, mode: 'sync', headers: ['Connection: close'] },
 ];
@@ -76,7 +78,8 @@ const SERVERS: Server[] = [
       args: [
         path.join(ROOT, 'bin', 'spawning.js'),
         ...['--host', '127.0.0.1', '--port', String(port), '--processes', String(processes), '-l', '/dev/null', '--python', PYTHON],
-        ...['--threads', mode === 'green' ? '0' : '4', '--keepalive-timeout', KEEPALIVE_S, '--backlog', '4096', 'bench.app'],
+        ...(mode === 'green' ? ['--threads', '0', '--max-green', '2000'] : ['--threads', '4']),
+        ...['--keepalive-timeout', KEEPALIVE_S, '--backlog', '4096', 'bench.app'],
       ],
       cwd: EXAMPLES,
     }),

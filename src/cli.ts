@@ -168,7 +168,8 @@ async function main(argv: string[]): Promise<number> {
     handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${settings.threads} threads)`);
+  const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
+  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
@@ -184,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
-  store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${settings.threads} threads on ${socket.url}`);
+  store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${perWorker} on ${socket.url}`);
   // The fleet sees the controller through one FleetNodeSource, made when it starts.
   let member: FleetMember | null = null;
   const code = await runController({
@@ -212,6 +213,10 @@ async function main(argv: string[]): Promise<number> {
       factory: settings.factory,
       python,
       threads: settings.threads,
+      green: settings.green,
+      maxGreen: settings.maxGreen,
+      maxQueue: settings.maxQueue,
+      timeout: settings.timeout,
       processes: settings.processes,
       backlog: settings.backlog,
       host: socket.unixPath ? 'localhost' : socket.host,

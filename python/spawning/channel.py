@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import msgpack
 
@@ -75,6 +75,14 @@ class Channel:
         # Set by the inline loop while it handles a batch: sends only queue, and
         # the loop flushes once per batch.
         self.corked = False
+        # Green mode: schedules a callback for the hub's next turn (see defer_flushes).
+        self._schedule: Callable[[Callable[[], None]], None] | None = None
+        self._flush_pending = False
+
+    def defer_flushes(self, schedule: Callable[[Callable[[], None]], None]) -> None:
+        """Green mode: a send only queues; one flush on the hub's next turn writes everything
+        the greenlets sent meanwhile, in one ``sendall`` (as the child batches per event-loop turn)."""
+        self._schedule = schedule
 
     # -- writing -------------------------------------------------------------
 
@@ -82,8 +90,16 @@ class Channel:
         frame = encode_frame(value)
         with self._queue_lock:
             self._queue.append(frame)
-        if not self.corked:
+        if self._schedule is not None:
+            if not self._flush_pending:
+                self._flush_pending = True
+                self._schedule(self._deferred_flush)
+        elif not self.corked:
             self.flush()
+
+    def _deferred_flush(self) -> None:
+        self._flush_pending = False
+        self.flush()
 
     def flush(self) -> None:
         """Sends everything queued, unless another thread is already doing so."""

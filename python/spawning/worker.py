@@ -2,24 +2,33 @@
 
 Imports the app through the factory, reports READY (or LOAD_ERROR and exits
 3), then reads request frames from the child and runs them on a fixed pool of
-threads (``threads >= 2``) or inline on the reader thread (``threads == 1``).
+threads (``threads >= 2``), inline on the reader thread (``threads == 1``), or
+each in its own greenlet (``threads == 0``, see green.py).
 Its own log lines go to stderr; stdout belongs to the app.
 """
 
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":
+    # Green threads must be patched in before this module, the channel or the app import socket or threading.
+    from .green import patch_for_argv
+
+    patch_for_argv(sys.argv[1:])
 
 import argparse
 import json
 import os
 import platform
 import signal
-import sys
 import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from . import exit_codes, tags
+from .green import LIBRARIES, library_of
 
 if TYPE_CHECKING:  # the real imports wait until msgpack is known to be installed
     import queue
@@ -87,6 +96,7 @@ class Worker:
         base = {
             "wsgi.version": (1, 0),
             "wsgi.errors": sys.stderr,
+            # Green mode (threads == 0) is not multithreaded in PEP 3333's sense: greenlets switch only at I/O.
             "wsgi.multithread": self.threads > 1,
             "wsgi.multiprocess": int(options.get("processes", 1)) > 1,
             "wsgi.run_once": False,
@@ -97,10 +107,20 @@ class Worker:
         self.pending: deque[Request] = deque()  # inline mode: requests not started yet
         self.shutting_down = False
         self.done = threading.Event()
-        if not self.inline:
+        library = library_of(options)
+        self.submit: Callable[[Request], None]
+        if self.inline:
+            self.submit = self.pending.append
+        elif library is not None:
+            from .green import GreenRunner, next_turn
+
+            self.submit = GreenRunner(library, int(options.get("max_green", 1000)), self._run).submit
+            channel.defer_flushes(next_turn(library))
+        else:
             import queue
 
             self.queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
+            self.submit = self.queue.put
             for i in range(self.threads):
                 threading.Thread(target=self._pool_loop, name=f"spawning-{i}", daemon=True).start()
 
@@ -114,10 +134,7 @@ class Worker:
             if tag == 1:  # REQUEST; the literal keeps the hottest branch cheap
                 req = self._new_request(msg[1], msg[2], msg[3], self.responder)
                 requests[req.id] = req
-                if self.inline:
-                    self.pending.append(req)
-                else:
-                    self.queue.put(req)
+                self.submit(req)
             elif tag in _REQUEST_UPDATES:
                 found = requests.get(msg[1])
                 if found is not None:  # frames for a request already answered are dropped
@@ -242,15 +259,20 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(options, dict):
             raise ValueError("not a JSON object")
         threads = int(options.get("threads", 1))
+        max_green = int(options.get("max_green", 1000))
     except (ValueError, TypeError) as exc:
         log(f"invalid --options-json: {exc}")
         channel.send(_load_error_frame("config", f"invalid --options-json: {exc}"))
         return exit_codes.CONFIG_ERROR
-    if threads == 0:
-        channel.send(_load_error_frame("config", "--threads=0 (green threads) is not available yet"))
-        return exit_codes.CONFIG_ERROR
     if threads < 0:
-        channel.send(_load_error_frame("config", f"--threads={threads} must be 1 or more"))
+        channel.send(_load_error_frame("config", f"--threads={threads} must be 0 (green threads) or more"))
+        return exit_codes.CONFIG_ERROR
+    library = library_of(options)
+    if library is not None and library not in LIBRARIES:
+        channel.send(_load_error_frame("config", f"--green={library} must be one of {', '.join(LIBRARIES)}"))
+        return exit_codes.CONFIG_ERROR
+    if library is not None and max_green < 1:
+        channel.send(_load_error_frame("config", f"--max-green={max_green} must be 1 or more"))
         return exit_codes.CONFIG_ERROR
 
     try:

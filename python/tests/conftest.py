@@ -30,11 +30,12 @@ class WorkerHarness:
         factory: str = "spawning.wsgi_factory.config_factory",
         processes: int = 1,
         extra_options: dict[str, Any] | None = None,
+        pythonpath: tuple[str, ...] = (),
     ) -> None:
         self.sock, theirs = socket.socketpair()
         args = [app] if isinstance(app, str) else app
         options = {"factory": factory, "args": args, "threads": threads, "processes": processes, "host": "127.0.0.1", "port": 8080, **(extra_options or {})}
-        env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([*pythonpath, str(PYTHON_DIR)]))
         # A file, not a pipe: a chatty worker must never block on a full pipe nobody reads.
         self._stderr = tempfile.TemporaryFile()
         self._stdout = tempfile.TemporaryFile()

@@ -44,8 +44,8 @@ def test_shutdown_finishes_in_flight_requests(worker_factory):
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_zero(worker_factory):
-    for threads in (1, 4):
-        w = worker_factory("basic.sleep_then_hello", threads=threads)
+    for threads, green in ((1, None), (4, None), (0, "gevent"), (0, "eventlet")):
+        w = worker_factory("basic.sleep_then_hello", threads=threads, extra_options={"green": green} if green else None)
         w.ready()
         w.request(1, headers={"QUERY_STRING": "0.4"})
         time.sleep(0.1)
@@ -94,10 +94,16 @@ def test_channel_eof_aborts_a_request_waiting_for_credit(worker_factory, tmp_pat
         assert marker.read_text() == "closed"
 
 
-def test_threads_zero_is_a_config_error(worker_factory):
-    w = worker_factory("basic.hello", threads=0)
-    assert w.recv() == [17, {"kind": "config", "message": "--threads=0 (green threads) is not available yet", "where": "", "traceback": ""}]
-    assert w.proc.wait(5) == 2
+def test_bad_green_options_are_config_errors(worker_factory):
+    cases = [
+        ({"threads": -1}, "--threads=-1 must be 0 (green threads) or more"),
+        ({"threads": 0, "green": "tornado"}, "--green=tornado must be one of gevent, eventlet"),
+        ({"threads": 0, "max_green": 0}, "--max-green=0 must be 1 or more"),
+    ]
+    for options, message in cases:
+        w = worker_factory("basic.hello", threads=options.pop("threads"), extra_options=options)
+        assert w.recv() == [17, {"kind": "config", "message": message, "where": "", "traceback": ""}]
+        assert w.proc.wait(5) == 2
 
 
 def test_ids_are_reused_as_soon_as_the_terminal_frame_arrives(worker_factory):

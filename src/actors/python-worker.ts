@@ -3,7 +3,7 @@ import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { FromWorker, ToWorker } from '../../protocol/worker-messages.js';
 import { ChanneledProcess } from './channeled-process.js';
 
-export type WorkerOptionsSource = Pick<ChildConfig, 'factory' | 'args' | 'threads' | 'processes' | 'host' | 'port' | 'reload' | 'coverageDir'>;
+export type WorkerOptionsSource = Pick<ChildConfig, 'factory' | 'args' | 'threads' | 'green' | 'maxGreen' | 'processes' | 'host' | 'port' | 'reload' | 'coverageDir'>;
 
 /** The options the Python side's config_factory receives (`--options-json`), for the worker and the config probe alike. */
 export function workerOptions(c: WorkerOptionsSource): Record<string, unknown> {
@@ -11,6 +11,8 @@ export function workerOptions(c: WorkerOptionsSource): Record<string, unknown> {
     factory: c.factory,
     args: c.args,
     threads: c.threads,
+    green: c.green,
+    max_green: c.maxGreen,
     processes: c.processes,
     host: c.host,
     port: c.port,

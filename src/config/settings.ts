@@ -12,6 +12,10 @@ export interface Settings {
   bind: string | null;
   processes: number;
   threads: number;
+  green: 'gevent' | 'eventlet';
+  maxGreen: number;
+  maxQueue: number;
+  timeout: number;
   factory: string;
   python: string | null;
   reload: string | null;
@@ -49,7 +53,7 @@ export interface Settings {
   fleetTtl: number;
   json: boolean;
   batch: number;
-  timeout: number;
+  wait: number;
   grace: number;
   forwardedAllowIps: string[];
   scriptName: string | null;
@@ -137,12 +141,39 @@ export const SETTINGS: readonly Setting[] = [
     meta: 'N',
     section: 'Server',
     default: 4,
-    describe: 'Threads per Python worker (1 runs requests inline; 0 = green threads).',
+    describe: 'Threads per Python worker (1 runs requests inline; 0 = green threads: each request in its own greenlet).',
+    parse: integer(0, 4096),
+  }),
+  def({
+    key: 'green',
+    flags: ['--green'],
+    meta: 'LIB',
+    section: 'Server',
+    default: 'gevent',
+    describe: "Green-thread library for --threads=0: 'gevent' or 'eventlet' (must be installed in the app's interpreter).",
     parse: (raw) => {
-      const n = integer(0, 4096)(raw);
-      if (n === 0) throw new Error('green threads (--threads=0) are not available in this version yet');
-      return n;
+      if (raw !== 'gevent' && raw !== 'eventlet') throw new Error(`expected gevent or eventlet, got '${raw}'`);
+      return raw;
     },
+  }),
+  def({ key: 'maxGreen', flags: ['--max-green'], meta: 'N', section: 'Server', default: 1000, describe: 'With --threads=0: requests one worker runs at once.', parse: integer(1, 100_000) }),
+  def({
+    key: 'maxQueue',
+    flags: ['--max-queue'],
+    meta: 'N',
+    section: 'Server',
+    default: 1024,
+    describe: 'Requests a child holds while its worker is busy (or restarting); beyond, 503 with Retry-After.',
+    parse: integer(0, 1_000_000),
+  }),
+  def({
+    key: 'timeout',
+    flags: ['--timeout'],
+    meta: 'SECONDS',
+    section: 'Server',
+    default: 0,
+    describe: "A request running longer is answered 504 and its worker replaced gracefully; 0 = off.",
+    parse: seconds,
   }),
   def({ key: 'factory', flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
   def({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
@@ -214,7 +245,7 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'fleetTtl', flags: ['--fleet-ttl'], meta: 'SECONDS', section: 'Fleet', default: 15, describe: "A node that stops heartbeating drops out of the registry after SECONDS (fixed when the fleet's bucket is created).", parse: (raw) => { const n = seconds(raw); if (n < 1) throw new Error(`expected at least 1 second, got ${n}`); return n; } }),
   def({ key: 'json', flags: ['--json'], section: 'Fleet commands', scope: 'fleet', default: false, describe: '`fleet status`: print JSON instead of a table.' }),
   def({ key: 'batch', flags: ['--batch'], meta: 'N', section: 'Fleet commands', scope: 'fleet', default: 1, describe: '`fleet reload`: hosts reloaded at once (the first batch is the canary).', parse: integer(1, 1000) }),
-  def({ key: 'timeout', flags: ['--timeout'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 120, describe: "`fleet reload`/`drain`: how long to wait for a host's answer.", parse: seconds }),
+  def({ key: 'wait', flags: ['--wait'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 120, describe: "`fleet reload`/`drain`: how long to wait for each host's answer.", parse: seconds }),
   def({ key: 'grace', flags: ['--grace'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 10, describe: '`fleet drain`: /healthz answers 503 this long before the host stops accepting.', parse: seconds }),
   def({ key: 'daemonize', flags: ['-d', '--daemonize'], section: 'Process', default: false, describe: 'Run in the background; the command returns once the server is ready (or fails with its error).' }),
   def({ key: 'stdout', flags: ['--stdout'], meta: 'FILE', section: 'Process', default: null, describe: "With --daemonize: append the server's and the app's standard output to FILE (default: discarded); SIGUSR1 reopens it.", parse: text }),

@@ -21,7 +21,7 @@ export interface FleetIo {
 export function fleetHelp(): string {
   const lines = [
     'usage: spawning fleet status --nats URL [--fleet NAME] [--json]',
-    '       spawning fleet reload --nats URL [--fleet NAME] [--batch N] [--timeout SECONDS]',
+    '       spawning fleet reload --nats URL [--fleet NAME] [--batch N] [--wait SECONDS]',
     '       spawning fleet drain NODE --nats URL [--fleet NAME] [--grace SECONDS]',
     '',
     'options:',
@@ -127,7 +127,7 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
   const nodes = all.filter((r) => !skipped.includes(r)).map((r) => r.node);
   if (nodes.length === 0) throw new FleetError(`fleet '${settings.fleet}' has no members to reload`);
   const before = new Map(all.map((r) => [r.node, r.generation]));
-  const timeoutMs = settings.timeout * 1000;
+  const timeoutMs = settings.wait * 1000;
 
   const actor = createActor(
     fleetRolloutMachine.provide({
@@ -170,7 +170,7 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
 }
 
 async function drain(nc: NatsConnection, settings: Settings, node: string, io: FleetIo): Promise<number> {
-  const reply = await request(nc, settings.fleet, node, { t: 'drain', graceMs: settings.grace * 1000 }, settings.timeout * 1000);
+  const reply = await request(nc, settings.fleet, node, { t: 'drain', graceMs: settings.grace * 1000 }, settings.wait * 1000);
   if (reply.t !== 'draining') throw new FleetError(`'${node}' refused to drain: ${reply.t === 'error' ? reply.message : reply.t}`);
   io.log(`spawning: fleet drain: ${node} is draining: /healthz answers 503, it stops accepting in ${reply.graceMs / 1000} s`);
   return 0;

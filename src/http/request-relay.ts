@@ -4,13 +4,17 @@
  * One REQUEST frame per request; bodies stream both ways under per-request
  * credit (PROTOCOL.md "Flow control"). The relay outlives worker processes:
  * requests that arrive while no worker is ready wait here, and a worker that
- * dies fails only the requests it had been given.
+ * dies fails only the requests it had been given. A worker is given no more
+ * requests at once than it can run (admission.ts); a request that runs past
+ * --timeout is answered 504 and reported, so its worker can be replaced.
  */
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { INITIAL_WINDOW, WorkerTag, type Environ, type FromWorker, type HeaderList } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { AccessLog } from './access-log.js';
+import { Admission, type AdmissionCounters, type Release } from './admission.js';
 import { buildEnviron, type ServerIdentity } from './environ.js';
 
 export interface RelayOptions {
@@ -18,13 +22,30 @@ export interface RelayOptions {
   keepalive: boolean;
   /** Bytes; 0 = unlimited. */
   maxBodySize: number;
-  /** Requests that may wait for a worker before 503. */
-  maxWaiting: number;
+  /** Requests the worker runs at once (its threads, or --max-green). */
+  concurrency: number;
+  /** Requests that may wait for a slot before 503. */
+  maxQueue: number;
+  /** Milliseconds a request may run before 504; 0 = no limit. */
+  timeoutMs: number;
   accessLog: AccessLog;
   /** Called whenever the number of requests in flight drops to zero. */
   onIdle: () => void;
   /** Every response, once it is complete: its status and how long it took. */
   onResponse?: (status: number, seconds: number) => void;
+  /** A request of `worker` ran past the timeout and was answered 504. */
+  onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
+  /** True when this response should close its connection, to move the client to another child. */
+  shedConnection?: (socket: Socket) => boolean;
+  /** A worker that is no longer the current one has no requests left (hung ones are already answered). */
+  onRetiredIdle?: (worker: PythonWorker) => void;
+}
+
+export interface RelayCounters extends AdmissionCounters {
+  /** Requests waiting for a slot now. */
+  queued: number;
+  /** Answered 504 after --timeout. */
+  timedOut: number;
 }
 
 interface Exchange {
@@ -39,6 +60,8 @@ interface Exchange {
   bodyBytes: number;
   /** We already answered (413, 500…): later frames only free the id. */
   answered: boolean;
+  /** Answered 504 after --timeout while the app still runs it. */
+  hung: boolean;
   done: boolean;
   bytes: number;
   startedAt: number;
@@ -46,6 +69,10 @@ interface Exchange {
   backlog: RequestFrame[] | null;
   /** The app's response headers, for the access log's %({name}o)s. */
   responseHeaders: HeaderList | undefined;
+  /** Frees its admission slot once started; withdraws it while it waits. */
+  release: Release | null;
+  withdraw: Release | null;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown] | [typeof WorkerTag.MODULES, unknown]>;
@@ -68,23 +95,33 @@ export class RequestRelay {
   readonly #opts: RelayOptions;
   readonly #exchanges = new Map<number, Exchange>();
   readonly #waiting: Exchange[] = [];
+  readonly #admission: Admission;
+  /** Requests given to each worker and not yet answered. */
+  readonly #given = new Map<PythonWorker, number>();
   #worker: PythonWorker | null = null;
   #nextId = 0;
   #draining = false;
+  #timedOut = 0;
   requests = 0;
 
   constructor(opts: RelayOptions) {
     this.#opts = opts;
+    this.#admission = new Admission(opts.concurrency, opts.maxQueue);
   }
 
-  /** Requests being served or waiting for a worker. */
+  /** Requests being served or waiting for a worker or a slot. */
   get inflight(): number {
-    return this.#exchanges.size + this.#waiting.length;
+    return this.#exchanges.size + this.#waiting.length + this.#admission.queued;
   }
 
-  /** Requests waiting for a worker. */
-  get queued(): number {
-    return this.#waiting.length;
+  /** Requests given to `worker` and not yet answered (hung ones answered 504 are not counted). */
+  givenTo(worker: PythonWorker): number {
+    return this.#given.get(worker) ?? 0;
+  }
+
+  /** Queue and timeout counters for the `stats` message. */
+  counters(): RelayCounters {
+    return { queued: this.#admission.queued, timedOut: this.#timedOut, ...this.#admission.snapshot() };
   }
 
   /** From now on every response closes its connection. */
@@ -94,7 +131,7 @@ export class RequestRelay {
     for (const ex of this.#waiting) ex.res.shouldKeepAlive = false;
   }
 
-  /** A ready worker: waiting requests go to it. */
+  /** A ready worker: waiting and new requests go to it (a previous one keeps those it has). */
   attach(worker: PythonWorker): void {
     this.#worker = worker;
     const waiting = this.#waiting.splice(0);
@@ -107,7 +144,7 @@ export class RequestRelay {
     let failed = 0;
     for (const ex of [...this.#exchanges.values()]) {
       if (ex.worker !== worker) continue;
-      failed++;
+      if (!ex.hung) failed++;
       if (!ex.answered) answer(ex.res, 502, 'Bad Gateway', false);
       ex.answered = true;
       this.#finish(ex);
@@ -117,7 +154,7 @@ export class RequestRelay {
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const opts = this.#opts;
-    if (!opts.keepalive || this.#draining) res.shouldKeepAlive = false;
+    if (!opts.keepalive || this.#draining || opts.shedConnection?.(req.socket)) res.shouldKeepAlive = false;
     if (this.#rejectOversized(req, res)) return;
     const length = req.headers['content-length'];
     const chunked = req.headers['transfer-encoding'] !== undefined;
@@ -131,21 +168,32 @@ export class RequestRelay {
       bodyCredit: INITIAL_WINDOW,
       bodyBytes: 0,
       answered: false,
+      hung: false,
       done: false,
       bytes: 0,
       startedAt: performance.now(),
       backlog: null,
       responseHeaders: undefined,
+      release: null,
+      withdraw: null,
+      timer: undefined,
     };
     res.on('close', () => this.#onClose(ex));
-    if (this.#worker) {
-      this.#dispatch(ex, this.#worker);
-    } else if (this.#waiting.length < opts.maxWaiting) {
-      this.#waiting.push(ex);
-    } else {
-      this.#reject(req, res, 503, 'Service Unavailable: the worker is restarting', false, ['Retry-After', '1']);
+    ex.withdraw = this.#admission.admit((release) => this.#start(ex, release));
+    if (ex.withdraw === null) {
+      ex.done = true;
+      const busy = `${this.#admission.running} requests running, ${this.#admission.queued} waiting`;
+      this.#reject(req, res, 503, `Service Unavailable: the worker is busy (${busy})`, false, ['Retry-After', '1']);
     }
   };
+
+  /** The request got an admission slot. */
+  #start(ex: Exchange, release: Release): void {
+    ex.release = release;
+    if (ex.done) release();
+    else if (this.#worker) this.#dispatch(ex, this.#worker);
+    else this.#waiting.push(ex);
+  }
 
   /** `Expect: 100-continue`: say "continue" only to a body we will accept. */
   readonly checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
@@ -166,6 +214,8 @@ export class RequestRelay {
   #dispatch(ex: Exchange, worker: PythonWorker): void {
     ex.worker = worker;
     this.#exchanges.set(ex.id, ex);
+    this.#given.set(worker, (this.#given.get(worker) ?? 0) + 1);
+    if (this.#opts.timeoutMs > 0) ex.timer = setTimeout(() => this.#timeout(ex), this.#opts.timeoutMs);
     worker.send([WorkerTag.REQUEST, ex.id, ex.environ, ex.hasBody]);
     if (!ex.hasBody) return;
     const { req } = ex;
@@ -188,12 +238,32 @@ export class RequestRelay {
     });
   }
 
+  /**
+   * Past --timeout: 504 now. The worker cannot stop a running thread, so the
+   * request keeps its slot (and id) until the worker ends it or exits, and the
+   * worker is reported for replacement.
+   */
+  #timeout(ex: Exchange): void {
+    const worker = ex.worker;
+    if (ex.done || worker === null) return;
+    this.#timedOut++;
+    if (!ex.answered) answer(ex.res, 504, `Gateway Timeout: the app did not answer within ${this.#opts.timeoutMs / 1000} s`, false);
+    ex.answered = true;
+    ex.hung = true;
+    if (!worker.exited) worker.send([WorkerTag.ABORT, ex.id]);
+    this.#settle(ex);
+    this.#opts.onTimeout?.(worker, ex.environ.REQUEST_METHOD ?? '', ex.environ.PATH_INFO ?? '');
+  }
+
   #onClose(ex: Exchange): void {
     if (ex.done || ex.res.writableFinished) return;
     if (ex.worker === null) {
+      // Gone while it waited for a slot or a worker.
       const i = this.#waiting.indexOf(ex);
       if (i >= 0) this.#waiting.splice(i, 1);
       ex.done = true;
+      ex.withdraw?.();
+      ex.release?.();
       if (this.inflight === 0) this.#opts.onIdle();
       return;
     }
@@ -308,6 +378,25 @@ export class RequestRelay {
     if (ex.done) return;
     ex.done = true;
     this.#exchanges.delete(ex.id);
+    // A hung request kept its slot until now: its thread (or greenlet) was still taken.
+    ex.release?.();
+    if (ex.hung) return; // counted and logged when it was answered 504
+    clearTimeout(ex.timer);
+    this.#settle(ex);
+    if (this.inflight === 0) this.#opts.onIdle();
+  }
+
+  /** The client has its answer: count and log it, and the worker has one request fewer that it will finish. */
+  #settle(ex: Exchange): void {
+    const worker = ex.worker;
+    if (worker !== null) {
+      const left = (this.#given.get(worker) ?? 1) - 1;
+      if (left > 0) this.#given.set(worker, left);
+      else {
+        this.#given.delete(worker);
+        if (worker !== this.#worker) this.#opts.onRetiredIdle?.(worker);
+      }
+    }
     this.requests++;
     const req = ex.req;
     if (!req.readableEnded) {
@@ -317,7 +406,6 @@ export class RequestRelay {
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
     if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
-    if (this.inflight === 0) this.#opts.onIdle();
   }
 
   #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number, ex?: Exchange): void {

@@ -18,6 +18,7 @@ import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
 import { withCoverageReport } from '../http/coverage-report.js';
 import { proxyTrust } from '../http/forwarded.js';
+import { ConnectionBalance } from '../http/connection-balance.js';
 import { RequestRelay, type RequestFrame } from '../http/request-relay.js';
 import { startInspector } from '../status/inspector.js';
 import { RequestMetrics } from '../status/request-metrics.js';
@@ -62,6 +63,9 @@ function silentLoadError(code: number): LoadError {
 function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
   const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
   let worker: PythonWorker | null = null;
+  // A hung worker's replacement while it starts, and hung workers finishing their other requests.
+  let replacement: PythonWorker | null = null;
+  const retirees = new Set<PythonWorker>();
   let loadError: LoadError | null = null;
   let restartTimer: NodeJS.Timeout | undefined;
   let healthyTimer: NodeJS.Timeout | undefined;
@@ -70,7 +74,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   let draining = false;
   // Open client connections: a drain waits for them too, since closing an idle keep-alive
   // connection races a request the client may be sending on it right now.
-  let connections = 0;
+  const balance = new ConnectionBalance();
   let lastExit: { worker: PythonWorker; code: number | null; signal: NodeJS.Signals | null; failed: number } | null = null;
   let readyInfo: WorkerInfo = { pid: 0, python: '', threads: config.threads, app: '', factory: config.factory };
 
@@ -85,22 +89,42 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     },
     keepalive: config.keepalive,
     maxBodySize: config.maxBodySize,
-    maxWaiting: 1024,
+    concurrency: config.threads === 0 ? config.maxGreen : config.threads,
+    maxQueue: config.maxQueue,
+    timeoutMs: config.timeout * 1000,
     accessLog,
     onIdle: () => {
-      if (draining && connections === 0) actor.send({ type: 'IDLE' });
+      if (draining && balance.connections === 0) actor.send({ type: 'IDLE' });
+    },
+    shedConnection: (socket) => balance.shed(socket),
+    onTimeout: (w, method, path) => {
+      const replace = w === worker && actor.getSnapshot().matches('serving');
+      const what = replace ? `replacing worker ${w.pid}` : `worker ${w.pid} is being replaced or stopped already`;
+      process.stderr.write(`spawning: child ${process.pid}: ${method} ${path} ran past --timeout ${config.timeout} s: 504; ${what}\n`);
+      if (replace) actor.send({ type: 'WORKER_HUNG' });
+    },
+    onRetiredIdle: (w) => {
+      if (retirees.has(w)) actor.send({ type: 'RETIREE_IDLE', pid: w.pid });
     },
     onResponse: (status, seconds) => metrics.observe(status, seconds),
   });
 
-  const onWorkerMessage = (msg: FromWorker): void => {
+  const onWorkerMessage = (w: PythonWorker, msg: FromWorker): void => {
     switch (msg[0]) {
       case WorkerTag.READY:
+        w.ready = true;
+        if (w === replacement) {
+          actor.send({ type: 'REPLACEMENT_READY' });
+          return;
+        }
         readyInfo = msg[1];
-        if (worker) worker.ready = true;
         actor.send({ type: 'WORKER_READY' });
         return;
       case WorkerTag.LOAD_ERROR:
+        if (w === replacement) {
+          process.stderr.write(`spawning: child ${process.pid}: the replacement worker cannot load the app: ${msg[1].message}\n`);
+          return;
+        }
         loadError = msg[1];
         return;
       case WorkerTag.MODULES:
@@ -111,29 +135,76 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     }
   };
 
+  /** Every worker's exit, whatever its role: the current one, a replacement still starting, or a retiree. */
+  const onWorkerExit = (w: PythonWorker, code: number | null, signal: NodeJS.Signals | null): void => {
+    if (retirees.delete(w)) {
+      relay.detach(w);
+      return;
+    }
+    if (w === replacement) {
+      replacement = null;
+      actor.send({ type: 'REPLACEMENT_EXIT' });
+      return;
+    }
+    if (w !== worker) return; // a replacement we killed
+    worker = null;
+    if (loadError === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) {
+      loadError = silentLoadError(code);
+    }
+    if (loadError !== null) {
+      relay.detach(w);
+      const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
+      actor.send({ type: 'WORKER_LOAD_ERROR', error: loadError, code: exitCode });
+      return;
+    }
+    lastExit = { worker: w, code, signal, failed: 0 };
+    actor.send({ type: 'WORKER_EXIT', code });
+  };
+
+  const allWorkers = (): PythonWorker[] => [worker, replacement, ...retirees].filter((w): w is PythonWorker => w !== null);
+  const killWorkers = (): void => {
+    for (const w of allWorkers()) w.kill('SIGKILL');
+  };
+
+  const startWorker = (): PythonWorker => {
+    const w = new PythonWorker(config);
+    w.on('message', (msg) => onWorkerMessage(w, msg));
+    w.on('exit', (code, signal) => onWorkerExit(w, code, signal));
+    return w;
+  };
+
+
   const inspector = config.inspect ? startInspector(config.inspect, (line) => process.stderr.write(`${line} (child ${process.pid})\n`)) : null;
   const actor = createActor(
     childMachine.provide({
       actions: {
         spawnWorker: () => {
           loadError = null;
-          const w = new PythonWorker(config);
-          worker = w;
-          w.on('message', onWorkerMessage);
-          w.on('exit', (code, signal) => {
-            if (worker === w) worker = null;
-            if (loadError === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) {
-              loadError = silentLoadError(code);
-            }
-            if (loadError !== null) {
-              relay.detach(w);
-              const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
-              actor.send({ type: 'WORKER_LOAD_ERROR', error: loadError, code: exitCode });
-              return;
-            }
-            lastExit = { worker: w, code, signal, failed: 0 };
-            actor.send({ type: 'WORKER_EXIT', code });
-          });
+          worker = startWorker();
+        },
+        spawnReplacement: () => {
+          replacement = startWorker();
+        },
+        swapWorker: () => {
+          const old = worker;
+          worker = replacement;
+          replacement = null;
+          if (worker) relay.attach(worker);
+          if (!old) return;
+          retirees.add(old);
+          const left = relay.givenTo(old);
+          process.stderr.write(`spawning: child ${process.pid}: worker ${worker?.pid} replaces hung worker ${old.pid}, which finishes its ${left} other request(s)\n`);
+          if (left === 0) actor.send({ type: 'RETIREE_IDLE', pid: old.pid });
+        },
+        killReplacement: () => {
+          replacement?.kill('SIGKILL');
+          replacement = null;
+        },
+        reportReplacementFailed: () => {
+          process.stderr.write(`spawning: child ${process.pid}: the replacement for hung worker ${worker?.pid} exited before it was ready; the hung worker keeps serving\n`);
+        },
+        killRetiree: (_, { pid }) => {
+          for (const w of retirees) if (w.pid === pid) w.kill('SIGKILL');
         },
         failInflight: () => {
           if (lastExit) lastExit.failed = relay.detach(lastExit.worker);
@@ -158,14 +229,16 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           server.keepAliveTimeout = config.keepaliveTimeout * 1000;
           server.on('checkContinue', relay.checkContinue);
           server.on('connection', (socket: net.Socket) => {
-            connections++;
+            balance.opened();
             socket.once('close', () => {
-              connections--;
-              if (draining && connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
+              balance.closed(socket);
+              if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
             });
           });
           server.on('clientError', onClientError);
-          server.listen({ fd: LISTEN_FD, backlog: config.backlog });
+          // The backlog as an argument: Node reads `backlog` from the options only for ports and paths,
+          // and with `{fd}` alone it would call listen(2) again with 511, shrinking the controller's backlog.
+          server.listen({ fd: LISTEN_FD }, config.backlog);
         },
         reportReady: () => {
           if (worker) control.send({ t: 'ready', pid: process.pid, workerPid: worker.pid, info: readyInfo });
@@ -188,21 +261,21 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           setTimeout(() => actor.send({ type: 'DEADMAN' }), config.deadmanTimeout * 1000).unref();
         },
         checkIdle: () => {
-          if (relay.inflight === 0 && connections === 0) actor.send({ type: 'IDLE' });
+          if (relay.inflight === 0 && balance.connections === 0) actor.send({ type: 'IDLE' });
         },
         shutdownWorker: () => {
           if (worker) worker.send([WorkerTag.SHUTDOWN]);
           else actor.send({ type: 'WORKER_EXIT', code: null });
         },
         killEverything: () => {
-          worker?.kill('SIGKILL');
+          killWorkers();
           server?.closeAllConnections();
         },
         exit: (_, { code }) => {
           inspector?.stop();
           clearInterval(statsTimer);
           clearTimeout(healthyTimer);
-          worker?.kill('SIGKILL');
+          killWorkers();
           // A last report, so the controller's totals include every request this child served.
           void pushStats()
             .catch(() => {})
@@ -225,24 +298,26 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   control.on('message', (msg) => {
     if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
     else if (msg.t === 'reopen-logs') accessLog.reopen();
+    else if (msg.t === 'balance') balance.share = msg.share;
   });
   control.on('close', () => actor.send({ type: 'DRAIN' }));
 
   // Pushed, never polled: the controller answers status requests from the last report,
   // so a stuck child cannot stall them (it is shown as unresponsive instead).
   const pushStats = async (): Promise<void> => {
-    const workerRss = await totalRss(worker ? [worker.pid] : []);
+    const workerRss = await totalRss(allWorkers().map((w) => w.pid));
     control.send({
       t: 'stats',
       requests: relay.requests,
       inflight: relay.inflight,
-      queued: relay.queued,
       workerPid: worker?.pid ?? null,
       rss: process.memoryUsage.rss() + workerRss,
       workerRss,
       state: leafStates(actor.getSnapshot().value).join(' '),
       responses: metrics.responses,
       metrics: await metrics.json(),
+      connections: balance.report(),
+      ...relay.counters(),
     });
   };
   statsTimer = setInterval(() => void pushStats(), config.statsInterval);

@@ -9,6 +9,7 @@ import { decideEviction, type ChildSample, type Replacement } from '../../machin
 import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
 import type { LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
+import { ConnectionShares } from '../http/connection-balance.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
 import { forwardSignals } from '../actors/signals.js';
@@ -83,6 +84,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
   /** The last few replacements, for the eviction policy's back-off after a futile one. */
   const recent: Replacement[] = [];
   const respawnTimers = new Set<NodeJS.Timeout>();
+  const balance = new ConnectionShares();
   let processes = opts.processes;
 
   return new Promise((resolve) => {
@@ -111,6 +113,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                     sample.rss = msg.rss;
                     if (sample.initialRss === 0) sample.initialRss = msg.rss;
                   }
+                  child.send({ t: 'balance', share: balance.report(id, msg.connections, serving()) });
                   return;
                 }
                 case 'modules':
@@ -130,6 +133,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
               clearTimeout(healthy);
               children.delete(id);
               samples.delete(id);
+              balance.forget(id);
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
               const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
               if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
@@ -206,6 +210,9 @@ export function runController(opts: ControllerOptions): Promise<number> {
       }),
       { input: { processes: opts.processes }, inspect: opts.inspect },
     );
+
+    /** Children that accept connections now (not draining, not starting). */
+    const serving = (): Set<number> => new Set(actor.getSnapshot().context.children.filter((c) => c.state === 'ready').map((c) => c.id));
 
     const drain = (id: number): void => {
       const child = children.get(id);

@@ -45,6 +45,11 @@ export class MetricsExporter {
     const counter = (name: string, help: string, value: () => number): void => {
       new Counter({ name, help, registers, collect() { this.reset(); this.inc(value()); } });
     };
+    counter('spawning_requests_shed_total', 'Requests answered 503 because the queue was full (--max-queue).', () => store.total('shed'));
+    counter('spawning_requests_timed_out_total', 'Requests answered 504 after --timeout.', () => store.total('timedOut'));
+    counter('spawning_queue_waits_total', 'Requests that waited in a child for a worker slot.', () => store.total('queueWaited'));
+    counter('spawning_queue_wait_seconds_total', 'Time those requests waited, in total.', () => store.total('queueWaitMs') / 1000);
+    new Gauge({ name: 'spawning_connections_open', help: 'Client connections open in all children.', registers, collect() { this.set(store.sum('connections')); } });
     counter('spawning_reloads_total', 'Reloads committed (a new generation serving).', () => store.counts.reloads);
     counter('spawning_reload_failures_total', 'Reloads abandoned because the new code could not load.', () => store.counts.reloadFailures);
     counter('spawning_worker_crashes_total', 'Python workers that died while serving.', () => store.counts.workerCrashes);

@@ -55,6 +55,11 @@ export interface ChildJson {
   requests_per_second: number;
   rss_bytes: number;
   worker_rss_bytes: number;
+  connections: number;
+  shed: number;
+  timed_out: number;
+  /** Longest wait of a request for a worker slot since the child's previous report. */
+  queue_max_wait_ms: number;
   /** Seconds since the child last reported; null before its first report. */
   last_report_age: number | null;
 }
@@ -77,6 +82,12 @@ export interface StatusJson {
   queued_requests: number;
   requests_total: number;
   requests_per_second: number;
+  /** Answered 503 for a full queue, and 504 after --timeout, since start. */
+  shed_total: number;
+  timed_out_total: number;
+  /** Mean wait for a worker slot of the requests that had to wait, ms. */
+  queue_wait_mean_ms: number;
+  connections: number;
   responses: Record<string, number>;
   rss_bytes: number;
   counts: StatusStore['counts'];
@@ -116,6 +127,10 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
       requests_per_second: round(perSecond, 1),
       rss_bytes: stats?.rss ?? 0,
       worker_rss_bytes: stats?.workerRss ?? 0,
+      connections: stats?.connections ?? 0,
+      shed: stats?.shed ?? 0,
+      timed_out: stats?.timedOut ?? 0,
+      queue_max_wait_ms: stats?.queueMaxWaitMs ?? 0,
       last_report_age: entry.statsAt === 0 ? null : round((now - entry.statsAt) / 1000, 1),
     });
   }
@@ -138,6 +153,10 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
     queued_requests: store.sum('queued'),
     requests_total: store.totalRequests,
     requests_per_second: round(rate, 1),
+    shed_total: store.total('shed'),
+    timed_out_total: store.total('timedOut'),
+    queue_wait_mean_ms: store.total('queueWaited') === 0 ? 0 : round(store.total('queueWaitMs') / store.total('queueWaited'), 1),
+    connections: store.sum('connections'),
     responses: store.responses(),
     rss_bytes: process.memoryUsage.rss() + store.sum('rss'),
     counts: { ...store.counts },

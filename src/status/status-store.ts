@@ -47,6 +47,10 @@ export interface StatusEvent {
   figures?: Record<string, number>;
 }
 
+/** Cumulative per-child counters that the store keeps summed across children that exited. */
+export type ChildCounter = 'shed' | 'timedOut' | 'queueWaited' | 'queueWaitMs';
+const CHILD_COUNTERS: readonly ChildCounter[] = ['shed', 'timedOut', 'queueWaited', 'queueWaitMs'];
+
 export interface ChildEntry {
   id: number;
   slot: number;
@@ -69,6 +73,7 @@ export class StatusStore {
   retiredRequests = 0;
   readonly retiredResponses: Record<string, number> = Object.fromEntries(STATUS_CLASSES.map((c) => [c, 0]));
   retiredMetrics: MetricJson[][] = [];
+  readonly retiredCounters: Record<ChildCounter, number> = { shed: 0, timedOut: 0, queueWaited: 0, queueWaitMs: 0 };
   readonly counts = { reloads: 0, reloadFailures: 0, evictionsMemory: 0, evictionsAge: 0, workerCrashes: 0, childCrashes: 0 };
   #lastTotal = 0;
   #lastSampleAt = 0;
@@ -109,6 +114,7 @@ export class StatusStore {
     this.children.delete(id);
     if (!child.stats) return;
     this.retiredRequests += child.stats.requests;
+    for (const name of CHILD_COUNTERS) this.retiredCounters[name] += child.stats[name];
     for (const [cls, n] of Object.entries(child.stats.responses)) this.retiredResponses[cls] = (this.retiredResponses[cls] ?? 0) + n;
     this.retiredMetrics.push(child.stats.metrics);
   }
@@ -142,7 +148,14 @@ export class StatusStore {
     return out;
   }
 
-  sum(field: 'inflight' | 'queued' | 'rss'): number {
+  /** A cumulative counter over every child, exited ones included. */
+  total(name: ChildCounter): number {
+    let n = this.retiredCounters[name];
+    for (const c of this.children.values()) n += c.stats?.[name] ?? 0;
+    return n;
+  }
+
+  sum(field: 'inflight' | 'queued' | 'rss' | 'connections'): number {
     let n = 0;
     for (const c of this.children.values()) n += c.stats?.[field] ?? 0;
     return n;

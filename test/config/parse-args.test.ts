@@ -36,7 +36,8 @@ describe('settings table and parser', () => {
     [['m.app', '--port'], /option --port needs a value \(PORT\)/],
     [['--no-keepalive=yes', 'm.app'], /option --no-keepalive takes no value/],
     [['--bind', 'unix:', 'm.app'], /a Unix socket needs a path/],
-    [['--threads=0', 'm.app'], /green threads .* not available/],
+    [['--green=twisted', 'm.app'], /expected gevent or eventlet/],
+    [['--timeout=soon', 'm.app'], /invalid value for --timeout: expected a number of seconds/],
     [['--max-body-size=lots', 'm.app'], /expected a size like 512M, 1G or 2048K/],
   ];
   for (const [argv, message] of bad) {

@@ -4,7 +4,7 @@
  * listening socket bound by openListenSocket (the controller's own code) on fd 4.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
@@ -48,6 +48,10 @@ async function startChild(overrides: Partial<ChildConfig> = {}): Promise<Running
     factory: 'spawning.wsgi_factory.config_factory',
     python: VENV_PYTHON,
     threads: 4,
+    green: 'gevent',
+    maxGreen: 1000,
+    maxQueue: 1024,
+    timeout: 0,
     processes: 1,
     backlog: 128,
     host: '127.0.0.1',
@@ -138,6 +142,12 @@ describe('child process (real worker)', () => {
     assert.ok(ready.workerPid > 0 && ready.workerPid !== ready.pid);
     assert.equal(ready.info.pid, ready.workerPid);
     assert.equal(ready.info.threads, 4);
+  });
+
+  it("keeps the controller's listen backlog when it starts accepting (Node would reset it to 511)", EACH, () => {
+    // ss prints a listening socket's backlog in its Send-Q column.
+    const line = execFileSync('ss', ['-ltnH', `sport = :${child.port}`], { encoding: 'utf8' }).trim();
+    assert.equal(line.split(/\s+/)[2], '128', line);
   });
 
   it('serves a request and keeps the connection alive for pipelined ones', EACH, async () => {
@@ -340,6 +350,23 @@ describe('child process lifecycle', () => {
     assert.equal((await request(child.port, { path: '/hello' })).status, 200);
     const second = await child.message('ready', 2);
     assert.notEqual(second.workerPid, first.workerPid);
+  });
+
+  it('counts queue waits, 503s and 504s in its stats', EACH, async () => {
+    const child = await start({ threads: 1, maxQueue: 1, timeout: 1 });
+    await child.message('ready');
+    type Stats = Extract<FromChild, { t: 'stats' }>;
+    const stats = (): Stats[] => child.messages.filter((m): m is Stats => m.t === 'stats');
+    const replies = [request(child.port, { path: '/slow?s=0.4' }), request(child.port, { path: '/slow?s=0.4' })];
+    await waitFor(() => stats().some((m) => m.queued === 1), 'a stats message with one request queued');
+    const shed = await request(child.port, { path: '/slow?s=0.4' });
+    assert.deepEqual([shed.status, shed.headers['retry-after']], [503, '1']);
+    assert.deepEqual((await Promise.all(replies)).map((r) => r.status), [200, 200]);
+    assert.equal((await request(child.port, { path: '/slow?s=5' })).status, 504);
+    const last = await waitFor(() => stats().find((m) => m.timedOut === 1), 'stats counting the 504');
+    assert.deepEqual([last.shed, last.queueWaited, last.queued], [1, 1, 0]);
+    assert.ok(last.queueWaitMs >= 300, `waited ${last.queueWaitMs} ms in the queue`);
+    assert.ok(Math.max(...stats().map((m) => m.queueMaxWaitMs)) >= 300);
   });
 
   it('a load error is relayed to the controller and the child exits 3 without listening', EACH, async () => {

@@ -42,6 +42,9 @@ interface StatusJson {
   health: string;
   generation: number;
   requests_total: number;
+  shed_total: number;
+  timed_out_total: number;
+  queued_requests: number;
   responses: Record<string, number>;
   active_children_count: number;
   configured_children_count: number;
@@ -117,6 +120,31 @@ describe('status service', () => {
     assert.equal(metric(m2, 'spawning_requests_total{status_class="2xx"}'), 30);
     assert.equal(metric(m2, 'spawning_request_duration_seconds_count'), 38);
     assert.equal(metric(m2, 'spawning_reloads_total'), 1);
+    await server.stop();
+  });
+
+  test('counts requests shed by a full queue and timed out, in status.json and /metrics', async () => {
+    const server = await startServer({ args: ['--processes', '1', '--threads', '1', '--max-queue', '1', '--timeout', '1', '--status-port', '0', 'integration_apps.app'] });
+    const base = await statusUrl(server);
+    const app = `http://127.0.0.1:${server.port}`;
+    const running = get(`${app}/slow?seconds=3`);
+    await waitFor(async () => (await statusJson(base)).concurrent_requests === 1, 'the first request to run');
+    const queued = get(`${app}/slow?seconds=3`);
+    await waitFor(async () => (await statusJson(base)).queued_requests === 1, 'the second request to queue');
+    assert.equal((await get(`${app}/slow?seconds=3`)).status, 503);
+    assert.deepEqual([(await running).status, (await queued).status], [504, 504]);
+    const s = await waitFor(async () => {
+      const json = await statusJson(base);
+      return json.timed_out_total === 2 ? json : null;
+    }, 'both timeouts to be counted');
+    assert.equal(s.shed_total, 1);
+    assert.equal(s.responses['5xx'], 3);
+    const m = (await get(`${base}/metrics`)).body;
+    assert.equal(metric(m, 'spawning_requests_shed_total'), 1);
+    assert.equal(metric(m, 'spawning_requests_timed_out_total'), 2);
+    assert.equal(metric(m, 'spawning_queue_waits_total'), 1);
+    const waited = metric(m, 'spawning_queue_wait_seconds_total');
+    assert.ok(waited > 0.05 && waited < 3, `the queued request waited ${waited} s, until the first one timed out`);
     await server.stop();
   });
 

@@ -49,6 +49,8 @@ function renderCards(s) {
     card('queued', fmt.num(s.queued_requests), s.queued_requests > 0, 'queued'),
     card('requests served', fmt.num(s.requests_total), false, 'requests'),
     card('errors (5xx)', fmt.num(r['5xx'] || 0), (r['5xx'] || 0) > 0, 'errors'),
+    card('shed 503 / timed out 504', `${fmt.num(s.shed_total)} / ${fmt.num(s.timed_out_total)}`, s.shed_total + s.timed_out_total > 0, 'shed'),
+    card('connections', fmt.num(s.connections), false, 'connections'),
     card('memory', fmt.bytes(s.rss_bytes), false, 'rss'),
     card('generation', String(s.generation), false, 'generation'),
     card('uptime', fmt.duration(s.uptime), false, 'uptime'),

@@ -1,0 +1,66 @@
+/**
+ * Load balance across children: with keep-alive load, requests spread within
+ * ±25% of the mean across N children (the socket-sharing design and its
+ * numbers are in ARCHITECTURE.md, "Load balance").
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { startLoad, stopAllLoads } from '../helpers/load.js';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { childPids, workerPids } from '../helpers/processes.js';
+import { killAllServers, startServer } from '../helpers/server.js';
+
+after(async () => {
+  await stopAllLoads();
+  killAllServers();
+});
+
+const CONNECTIONS = 32;
+
+/** Sockets a process has open (client connections plus its few channels). */
+function sockets(pid: number): number {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
+/** The controller sends shares every 500 ms; the first second lets the connections settle. */
+const WARMUP_MS = 1000;
+const SECONDS = 3;
+
+describe('load balance', { timeout: 120_000 }, () => {
+  for (const n of [2, 3, 4]) {
+    test(`${n} children: keep-alive requests spread within ±25%`, async () => {
+      // Requests that wait 10 ms on threads to spare: each connection's rate is set by the wait, not by how the
+      // scheduler shares 2 busy cores, so the spread of requests is the spread of connections.
+      const server = await startServer({ args: ['--processes', String(n), '--threads', '32', '-l', '/dev/null', 'concurrency_apps:app'] });
+      try {
+        const pids = workerPids(server.proc.pid!);
+        assert.equal(pids.length, n);
+        const children = childPids(server.proc.pid!);
+        const idle = children.map(sockets);
+        const load = startLoad(server.port, '/pid?s=0.01', CONNECTIONS);
+        await new Promise((r) => setTimeout(r, WARMUP_MS));
+        const warm = new Map(load.report.bodies);
+        await new Promise((r) => setTimeout(r, SECONDS * 1000));
+        const held = children.map((pid, i) => sockets(pid) - idle[i]!);
+        const report = await load.stop();
+        assert.equal(report.failed, 0, JSON.stringify([...report.reasons]));
+        const counts = pids.map((pid) => (report.bodies.get(String(pid)) ?? 0) - (warm.get(String(pid)) ?? 0));
+        const mean = counts.reduce((a, b) => a + b, 0) / n;
+        const spread = counts.map((c) => Math.round((c / mean - 1) * 100));
+        const signed = spread.map((s) => `${s > 0 ? '+' : ''}${s}%`).join(', ');
+        process.stdout.write(`# ${n} children, ${CONNECTIONS} keep-alive connections, ${SECONDS} s: ${counts.join(' / ')} requests (${signed}); connections held at the end: ${held.join(' / ')}\n`);
+        for (const c of counts) assert.ok(Math.abs(c / mean - 1) <= 0.25, `requests per child ${counts.join(' / ')}: outside ±25% of ${Math.round(mean)}`);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+});
