@@ -12,7 +12,7 @@ import { machinesCommand } from './commands/machines.js';
 import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs, type ParsedArgs } from './config/parse-args.js';
 import { SETTINGS, type Settings } from './config/settings.js';
-import { listenAddress, rejectUnavailable, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
+import { listenAddress, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
 import { ConfigError, SpawningError } from './errors.js';
 import { connectionOptions, defaultNodeName } from './fleet/connection.js';
 import { runFleetCommand } from './fleet/cli.js';
@@ -91,7 +91,6 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`spawning ${version()}\n`);
     return 0;
   }
-  rejectUnavailable(parsed);
   if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
     throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
   }

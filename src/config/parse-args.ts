@@ -101,7 +101,7 @@ export function helpText(version: string): string {
     }
     const flags = s.flags.join(', ') + (s.meta ? ` ${s.meta}` : '');
     const dflt = s.default === null || s.default === false || (Array.isArray(s.default) && s.default.length === 0) ? '' : ` [default: ${String(s.default)}]`;
-    lines.push(`  ${flags.padEnd(30)} ${s.describe}${dflt}${s.unavailable ? ' (not available yet)' : ''}`);
+    lines.push(`  ${flags.padEnd(30)} ${s.describe}${dflt}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -6,7 +6,7 @@ export function referenceMarkdown(): string {
   for (const s of SETTINGS) {
     const flags = s.flags.map((f) => `\`${f}${s.meta ? ` ${s.meta}` : ''}\``).join(', ');
     const dflt = s.default === null || (Array.isArray(s.default) && s.default.length === 0) ? '' : `\`${String(s.default)}\``;
-    rows.push(`| ${flags} | ${dflt} | ${s.describe}${s.unavailable ? ' *(not available yet)*' : ''} |`);
+    rows.push(`| ${flags} | ${dflt} | ${s.describe} |`);
   }
   return rows.join('\n') + '\n';
 }

@@ -73,8 +73,6 @@ export interface Setting<K extends keyof Settings = keyof Settings> {
   describe: string;
   /** Turns the raw text into the value; throws a plain Error with the reason. */
   parse?: (raw: string, previous: Settings[K]) => Settings[K];
-  /** Declared for compatibility; not implemented by this version yet. */
-  unavailable?: boolean;
 }
 
 const integer =

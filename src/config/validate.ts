@@ -59,12 +59,6 @@ export function validateApp(parsed: ParsedArgs): void {
   }
 }
 
-export function rejectUnavailable(parsed: ParsedArgs): void {
-  for (const s of SETTINGS) {
-    if (s.unavailable && parsed.given.has(s.key)) throw new ConfigError(`${s.flags[s.flags.length - 1]} is not available in this version yet`);
-  }
-}
-
 export function listenAddress(parsed: ParsedArgs): Listen {
   const { bind, host, port } = parsed.settings;
   if (bind?.startsWith('unix:')) return { kind: 'unix', host: 'localhost', port: 0, path: path.resolve(bind.slice(5)) };
