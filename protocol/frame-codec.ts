@@ -27,42 +27,97 @@ export class FrameError extends Error {
 
 /** Encodes one value as a complete frame (prefix included). */
 export function encodeFrame(value: unknown): Buffer {
-  const body = packr.pack(value);
+  const parts = packParts(value);
+  const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   const frame = Buffer.allocUnsafe(4 + body.length);
   frame.writeUInt32BE(body.length, 0);
   body.copy(frame, 4);
   return frame;
 }
 
-/** Accumulates bytes and yields every complete frame's decoded value. */
+/**
+ * Accumulates bytes and yields every complete frame's decoded value. Chunks
+ * are only joined once a whole frame is there: a 1 MB frame arriving in 64 KB
+ * reads is copied once, not once per read.
+ */
 export class FrameDecoder {
-  #pending: Buffer | null = null;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** Bytes needed before the next frame can be decoded (its prefix, then prefix and payload). */
+  #need = 4;
 
   /** Returns the values of all complete frames in `chunk` (plus leftovers). */
   push(chunk: Buffer): unknown[] {
-    let buf = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk;
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size < this.#need) return [];
+    const buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
     const out: unknown[] = [];
     let off = 0;
+    this.#need = 4;
     while (buf.length - off >= 4) {
       const n = buf.readUInt32BE(off);
       if (n > MAX_FRAME) throw new FrameError(`frame of ${n} bytes exceeds the ${MAX_FRAME}-byte limit`);
-      if (buf.length - off - 4 < n) break;
+      if (buf.length - off - 4 < n) {
+        this.#need = 4 + n;
+        break;
+      }
       out.push(packr.unpack(buf.subarray(off + 4, off + 4 + n)));
       off += 4 + n;
     }
-    this.#pending = off === buf.length ? null : Buffer.from(buf.subarray(off));
+    // The rest stays a view of this read's bytes: socket chunks are never reused.
+    this.#chunks = off === buf.length ? [] : [buf.subarray(off)];
+    this.#size = buf.length - off;
     return out;
   }
 }
 
-/** Something frames can be written to: a socket or pipe. */
+/** Something frames can be written to: a socket or pipe (cork/uncork let several buffers go in one writev). */
 export interface FrameSink {
   write(data: Buffer): boolean;
+  cork?(): void;
+  uncork?(): void;
+}
+
+/** A payload from this size on is written as it is rather than copied into the packed frame. */
+const ZERO_COPY_MIN = 4096;
+const EMPTY = Buffer.alloc(0);
+
+/** msgpack's bin header for `n` bytes (n >= 256: bin16 or bin32, as msgpackr and Python write them). */
+function binHeader(n: number): Buffer {
+  if (n < 0x10000) {
+    const h = Buffer.allocUnsafe(3);
+    h[0] = 0xc5;
+    h.writeUInt16BE(n, 1);
+    return h;
+  }
+  const h = Buffer.allocUnsafe(5);
+  h[0] = 0xc6;
+  h.writeUInt32BE(n, 1);
+  return h;
+}
+
+/**
+ * A value's msgpack bytes as one or more buffers. An array ending in a large
+ * Buffer (a BODY or CHUNK frame) is packed with an empty placeholder whose
+ * 2-byte bin8 header is then swapped for the real one, so the payload itself
+ * is never copied: the same bytes as packing it whole.
+ */
+export function packParts(value: unknown): Buffer[] {
+  if (Array.isArray(value) && value.length > 0) {
+    const last: unknown = value[value.length - 1];
+    if (Buffer.isBuffer(last) && last.length >= ZERO_COPY_MIN) {
+      const prefix = packr.pack([...value.slice(0, -1), EMPTY]);
+      return [prefix.subarray(0, prefix.length - 2), binHeader(last.length), last];
+    }
+  }
+  return [packr.pack(value)];
 }
 
 /**
  * Queues frames and writes them with one write per event-loop turn, so a
- * burst of small messages costs one syscall.
+ * burst of small messages costs one syscall; a corkable sink gets the
+ * buffers as they are (one writev), others one joined buffer.
  */
 export class FrameBatcher {
   #queue: Buffer[] = [];
@@ -75,11 +130,13 @@ export class FrameBatcher {
   }
 
   send(value: unknown): void {
-    const body = packr.pack(value);
+    const parts = packParts(value);
+    let length = 0;
+    for (const p of parts) length += p.length;
     const head = Buffer.allocUnsafe(4);
-    head.writeUInt32BE(body.length, 0);
-    this.#queue.push(head, body);
-    this.#size += 4 + body.length;
+    head.writeUInt32BE(length, 0);
+    this.#queue.push(head, ...parts);
+    this.#size += 4 + length;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.flush);
@@ -89,10 +146,19 @@ export class FrameBatcher {
   /** Writes everything queued now. Returns the sink's backpressure flag. */
   readonly flush = (): boolean => {
     this.#scheduled = false;
-    if (this.#queue.length === 0) return true;
-    const data = this.#queue.length === 1 ? this.#queue[0]! : Buffer.concat(this.#queue, this.#size);
+    const queue = this.#queue;
+    if (queue.length === 0) return true;
     this.#queue = [];
+    const size = this.#size;
     this.#size = 0;
-    return this.#sink.write(data);
+    const sink = this.#sink;
+    if (queue.length > 2 && sink.cork && sink.uncork) {
+      sink.cork();
+      let ok = true;
+      for (const b of queue) ok = sink.write(b);
+      sink.uncork();
+      return ok;
+    }
+    return sink.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, size));
   };
 }

@@ -10,8 +10,7 @@ import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './a
 import { workerOptions } from './actors/python-worker.js';
 import { machinesCommand } from './commands/machines.js';
 import { applyFactorySettings } from './config/factory-settings.js';
-import { helpText, parseArgs, type ParsedArgs } from './config/parse-args.js';
-import { SETTINGS, type Settings } from './config/settings.js';
+import { helpText, parseArgs } from './config/parse-args.js';
 import { listenAddress, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
 import { ConfigError, SpawningError } from './errors.js';
 import { connectionOptions, defaultNodeName } from './fleet/connection.js';
@@ -24,8 +23,9 @@ import { daemonStatus, launchDaemon } from './runtime/daemon.js';
 import { startReloader, type Reloader } from './runtime/reloader.js';
 import { startInspector } from './status/inspector.js';
 import { observeController } from './status/observer.js';
-import { startStatusService, type StatusService } from './status/service.js';
-import { HISTORY_STEP_MS, StatusStore } from './status/status-store.js';
+import { followHealth, publicConfig } from './status/controller-status.js';
+import { startStatusService } from './status/service.js';
+import { StatusStore } from './status/status-store.js';
 
 /** --daemonize: in the daemon, its startup lines also go to the launcher waiting in the foreground. */
 const daemon = daemonStatus();
@@ -39,41 +39,8 @@ function version(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-const SECRET_SETTINGS = new Set<keyof Settings>(['natsToken', 'natsPassword']);
-
 /** How often children push their counters; a child silent for four of these is unresponsive. */
 const STATS_INTERVAL_MS = 500;
-
-/** The settings as status.json shows them: snake_case, server settings only, secrets redacted. */
-function publicConfig(parsed: ParsedArgs): Record<string, unknown> {
-  const out: Record<string, unknown> = { args: parsed.args };
-  for (const s of SETTINGS) {
-    if (s.section === 'Info' || s.scope === 'fleet') continue;
-    const value = parsed.settings[s.key];
-    out[s.key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = SECRET_SETTINGS.has(s.key) && value !== null ? '(set)' : value;
-  }
-  return out;
-}
-
-/** /healthz follows the controller: ready counts while it runs, 503 from the moment it stops. */
-function followHealth(actor: ControllerActor, status: StatusService, store: StatusStore): void {
-  let last = '';
-  actor.subscribe((snapshot) => {
-    if (snapshot.matches('stopping') || snapshot.status === 'done') {
-      if (last !== 'stopping') store.record('stopping', 'stopping: finishing in-flight requests');
-      last = 'stopping';
-      status.stopping();
-      return;
-    }
-    const ready = snapshot.context.children.filter((c) => c.state === 'ready' && c.generation === snapshot.context.generation).length;
-    const key = `${ready}/${snapshot.context.processes}`;
-    if (key === last) return;
-    last = key;
-    status.children(ready, snapshot.context.processes);
-  });
-  const sampler = setInterval(() => store.sample(process.memoryUsage.rss(), actor.getSnapshot().context.children), HISTORY_STEP_MS);
-  sampler.unref();
-}
 
 /** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
 const undoOnError: Array<() => Promise<void> | void> = [];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { FrameBatcher, FrameDecoder, FrameError, MAX_FRAME, encodeFrame } from '../../protocol/frame-codec.js';
+import { FrameBatcher, FrameDecoder, FrameError, MAX_FRAME, encodeFrame, packParts, packr } from '../../protocol/frame-codec.js';
 
 interface Vector {
   name: string;
@@ -52,5 +52,39 @@ describe('frame codec', () => {
     const got = new FrameDecoder().push(writes[0]!);
     assert.equal(got.length, 100);
     assert.deepEqual(got[99], [20, 99]);
+  });
+
+  it('writes a large payload without copying it, in exactly the bytes of packing it whole', () => {
+    for (const size of [4096, 70_000]) {
+      const payload = Buffer.alloc(size, 7);
+      const value = [2, 12345, payload];
+      const parts = packParts(value);
+      assert.equal(parts.length, 3);
+      assert.equal(parts[2], payload, 'the payload buffer itself, not a copy');
+      assert.deepEqual(Buffer.concat(parts), packr.pack(value), `${size} bytes`);
+    }
+    assert.equal(packParts([2, 1, Buffer.alloc(100)]).length, 1, 'small payloads are packed whole');
+  });
+
+  it('hands a corkable sink the buffers as they are, in one corked batch', async () => {
+    const writes: Buffer[] = [];
+    let corked = 0;
+    const b = new FrameBatcher({ write: (d) => (writes.push(d), true), cork: () => corked++, uncork: () => corked-- });
+    const body = Buffer.alloc(65_536, 1);
+    b.send([2, 1, body]);
+    b.send([3, 1]);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(corked, 0);
+    assert.ok(writes.includes(body), 'the body went to the sink uncopied');
+    assert.deepEqual(new FrameDecoder().push(Buffer.concat(writes)), [[2, 1, body], [3, 1]]);
+  });
+
+  it('joins a large frame once, however many reads it arrives in', () => {
+    const body = Buffer.alloc(300_000, 3);
+    const frames = Buffer.concat([encodeFrame([21, 9, body]), encodeFrame([22, 9])]);
+    const d = new FrameDecoder();
+    const got: unknown[] = [];
+    for (let off = 0; off < frames.length; off += 1000) got.push(...d.push(frames.subarray(off, off + 1000)));
+    assert.deepEqual(got, [[21, 9, body], [22, 9]]);
   });
 });
