@@ -33,7 +33,8 @@ if (cluster.isPrimary) {
         return;
       }
       if (url.startsWith('/sleep')) {
-        setTimeout(() => send(res, HELLO), 10);
+        const ms = /[?&]ms=(\d+)/.exec(url);
+        setTimeout(() => send(res, HELLO), ms ? Number(ms[1]) : 10);
         return;
       }
       send(res, HELLO);
