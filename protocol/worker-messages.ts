@@ -35,6 +35,9 @@ export interface LoadError {
   traceback: string;
 }
 
+/** A load error as one log line: the message, then where (file:line) when known. */
+export const loadErrorLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where})` : ''}`;
+
 export interface WorkerInfo {
   pid: number;
   python: string;

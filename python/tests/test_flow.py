@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import pytest
 
 from spawning.tags import INITIAL_WINDOW
+
+
+def _chunk_bytes_until_quiet(w: Any) -> int:
+    """Bytes of CHUNK frames (19) the worker sends until it stays quiet for 0.5 s."""
+    received = 0
+    w.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        while True:
+            msg = w.recv()
+            if msg[0] == 19:
+                received += len(msg[2])
+    w.sock.settimeout(10)
+    return received
 
 
 @pytest.mark.parametrize("threads", [1, 4])
@@ -16,26 +30,12 @@ def test_response_stops_at_the_window_until_credit(worker_factory, threads):
     w.ready()
     total = 10 * 1024 * 1024
     w.request(1, path=f"/{total}")
-    received = 0
-    w.sock.settimeout(0.5)
-    with pytest.raises(socket.timeout):
-        while True:
-            msg = w.recv()
-            if msg[0] == 19:
-                received += len(msg[2])
+    received = _chunk_bytes_until_quiet(w)
     assert INITIAL_WINDOW <= received <= INITIAL_WINDOW + 65536, received
-    w.sock.settimeout(10)
     # One grant lets exactly that much more through (plus one chunk of overshoot).
     w.send([5, 1, 131072])
-    more = 0
-    w.sock.settimeout(0.5)
-    with pytest.raises(socket.timeout):
-        while True:
-            msg = w.recv()
-            if msg[0] == 19:
-                more += len(msg[2])
+    more = _chunk_bytes_until_quiet(w)
     assert 0 < more <= 131072 + 65536
-    w.sock.settimeout(10)
     w.send([5, 1, received + more])
     rest = w.response(1)[2]
     assert received + more + len(rest) == total

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FleetEvent, NodeReport, NodeState } from '../../protocol/fleet-messages.js';
-import type { LoadError } from '../../protocol/worker-messages.js';
+import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
 import type { ControllerActor } from '../runtime/controller.js';
 import type { StatusStore } from '../status/status-store.js';
 
@@ -29,7 +29,6 @@ export interface FleetNodeSource {
   readonly events: EventEmitter;
 }
 
-const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where})` : ''}`;
 
 export interface ControllerSourceOptions {
   actor: ControllerActor;
@@ -57,7 +56,7 @@ export function controllerNodeSource(opts: ControllerSourceOptions): FleetNodeSo
   });
   lifecycle.on('reload-started', (generation: number) => emit({ t: 'reload-started', generation }));
   lifecycle.on('reloaded', (generation: number) => emit({ t: 'reloaded', generation }));
-  lifecycle.on('reload-failed', (generation: number, error: LoadError | null) => emit({ t: 'reload-failed', generation, error: error ? oneLine(error) : null }));
+  lifecycle.on('reload-failed', (generation: number, error: LoadError | null) => emit({ t: 'reload-failed', generation, error: error ? loadErrorLine(error) : null }));
   lifecycle.on('replaced', (child: number, replacement: number, reason: 'memory' | 'age', ok: boolean) => emit({ t: 'evicted', child, replacement, reason, ok }));
 
   const state = (): NodeState => {
@@ -86,7 +85,7 @@ export function controllerNodeSource(opts: ControllerSourceOptions): FleetNodeSo
           ready: context.children.filter((c) => c.state === 'ready' && c.generation === context.generation).length,
           configured: context.processes,
         },
-        requestsPerSecond: Math.round([...opts.store.children.values()].reduce((sum, c) => sum + opts.store.rate(c), 0) * 10) / 10,
+        requestsPerSecond: Math.round(opts.store.totalRate() * 10) / 10,
         rssBytes: process.memoryUsage.rss() + opts.store.sum('rss'),
         startedAt,
       };
@@ -109,7 +108,7 @@ export function controllerNodeSource(opts: ControllerSourceOptions): FleetNodeSo
           resolve(outcome(generation, error));
         };
         const ok = finished((generation) => ({ ok: true, generation }));
-        const failed = finished((generation, error) => ({ ok: false, generation, error: error ? oneLine(error) : 'the new children exited before they were ready' }));
+        const failed = finished((generation, error) => ({ ok: false, generation, error: error ? loadErrorLine(error) : 'the new children exited before they were ready' }));
         lifecycle.on('reload-started', started).on('reloaded', ok).on('reload-failed', failed);
         log('spawning: fleet: reload requested');
         actor.send({ type: 'RELOAD' });

@@ -7,7 +7,7 @@ import { createActor } from 'xstate';
 import { controllerMachine, type ReplaceReason } from '../../machines/controller.js';
 import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
 import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
-import type { LoadError } from '../../protocol/worker-messages.js';
+import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import { ConnectionShares } from '../http/connection-balance.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
@@ -20,7 +20,6 @@ import { ExitCode } from '../../protocol/exit-codes.js';
 const HEALTHY_AFTER_MS = 10_000;
 const SAMPLE_INTERVAL_MS = 500;
 
-const oneLine = (e: LoadError): string => `${e.message}${e.where ? ` (${e.where})` : ''}`;
 
 export type ControllerActor = ReturnType<typeof createActor<typeof controllerMachine>>;
 
@@ -73,7 +72,7 @@ export function loadErrorExitCode(error: LoadError): number {
 export function describeLoadError(error: LoadError, code: number, app: string): SpawningError {
   if (code === ExitCode.ENV_ERROR) return new PythonEnvError(error.message);
   if (code === ExitCode.CONFIG_ERROR) return new ConfigError(error.message);
-  return new AppLoadError(`cannot load app '${app}': ${oneLine(error)}`);
+  return new AppLoadError(`cannot load app '${app}': ${loadErrorLine(error)}`);
 }
 
 /** Runs until the controller stops; resolves with the exit code. */
@@ -167,7 +166,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
           },
           announceReady: (_, { ready, configured }) => log(`spawning: ready (${ready}/${configured} children)`),
           reportChildLoadError: (_, { error }) =>
-            log(`spawning: a restarted child cannot load the app: ${oneLine(error)}; retrying with backoff`),
+            log(`spawning: a restarted child cannot load the app: ${loadErrorLine(error)}; retrying with backoff`),
           reportReloadStarted: (_, { generation }) => {
             log(`spawning: reloading: starting generation ${generation}`);
             opts.events?.emit('reload-started', generation);
@@ -177,7 +176,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             opts.events?.emit('reloaded', generation);
           },
           reportReloadFailed: (_, { generation, error }) => {
-            log(`spawning: reload failed: generation ${generation} ${error ? `cannot load the app: ${oneLine(error)}` : 'exited before it was ready'}; the old code keeps serving`);
+            log(`spawning: reload failed: generation ${generation} ${error ? `cannot load the app: ${loadErrorLine(error)}` : 'exited before it was ready'}; the old code keeps serving`);
             if (error?.traceback) log(error.traceback.trimEnd());
             opts.events?.emit('reload-failed', generation, error);
           },

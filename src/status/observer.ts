@@ -1,9 +1,9 @@
 /** Feeds the StatusStore from the controller: its observer calls and its lifecycle events. */
 import type { EventEmitter } from 'node:events';
 import type { ReplaceReason } from '../../machines/controller.js';
-import type { LoadError } from '../../protocol/worker-messages.js';
+import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
 import type { ControllerObserver } from '../runtime/controller.js';
-import { StatusStore } from './status-store.js';
+import type { StatusStore } from './status-store.js';
 
 export function observeController(store: StatusStore, lifecycle: EventEmitter): ControllerObserver {
   lifecycle.on('reload-started', (generation: number) => store.record('reload-started', `reload: starting generation ${generation}`));
@@ -13,7 +13,7 @@ export function observeController(store: StatusStore, lifecycle: EventEmitter): 
   });
   lifecycle.on('reload-failed', (generation: number, error: LoadError | null) => {
     store.counts.reloadFailures++;
-    store.record('reload-failed', `reload to generation ${generation} failed: ${StatusStore.describeLoadError(error)}; the old code keeps serving`, {
+    store.record('reload-failed', `reload to generation ${generation} failed: ${error ? loadErrorLine(error) : 'a new child exited before it was ready'}; the old code keeps serving`, {
       detail: error?.traceback || undefined,
     });
   });

@@ -103,13 +103,11 @@ const round = (n: number, places = 2): number => Math.round(n * 10 ** places) / 
 
 export function buildStatus(store: StatusStore, info: ControllerInfo, view: ControllerView, now = Date.now()): StatusJson {
   const children: ChildJson[] = [];
-  let rate = 0;
   for (const record of view.records) {
     const entry = store.children.get(record.id);
     if (!entry) continue;
     const stats = entry.stats;
     const perSecond = store.rate(entry);
-    rate += perSecond;
     children.push({
       id: record.id,
       slot: record.slot,
@@ -152,7 +150,7 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
     concurrent_requests: store.sum('inflight'),
     queued_requests: store.sum('queued'),
     requests_total: store.totalRequests,
-    requests_per_second: round(rate, 1),
+    requests_per_second: round(store.totalRate(), 1),
     shed_total: store.total('shed'),
     timed_out_total: store.total('timedOut'),
     queue_wait_mean_ms: store.total('queueWaited') === 0 ? 0 : round(store.total('queueWaitMs') / store.total('queueWaited'), 1),

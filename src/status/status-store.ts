@@ -6,7 +6,6 @@
  */
 import type { ChildRecord } from '../../machines/controller.js';
 import type { ChildStats, MetricJson } from '../../protocol/control-messages.js';
-import type { LoadError } from '../../protocol/worker-messages.js';
 import { STATUS_CLASSES } from './request-metrics.js';
 
 /** One point of the charts; `HISTORY_POINTS` of them cover the last ten minutes. */
@@ -132,6 +131,13 @@ export class StatusStore {
     return ((last[1] - first[1]) * 1000) / (last[0] - first[0]);
   }
 
+  /** Requests/s of all children, each over its rate window. */
+  totalRate(): number {
+    let sum = 0;
+    for (const c of this.children.values()) sum += this.rate(c);
+    return sum;
+  }
+
   responsive(child: ChildEntry): boolean {
     return this.now() - (child.statsAt || child.startedAt) <= this.staleAfterMs;
   }
@@ -173,9 +179,4 @@ export class StatusStore {
     if (this.history.length > HISTORY_POINTS) this.history.shift();
   }
 
-  /** The one line a failed reload or crash is listed with; the traceback goes in `detail`. */
-  static describeLoadError(error: LoadError | null): string {
-    if (!error) return 'a new child exited before it was ready';
-    return `${error.message}${error.where ? ` (${error.where})` : ''}`;
-  }
 }
