@@ -116,12 +116,16 @@ export function packParts(value: unknown): Buffer[] {
 
 /**
  * Queues frames and writes them with one write per event-loop turn, so a
- * burst of small messages costs one syscall; a corkable sink gets the
- * buffers as they are (one writev), others one joined buffer.
+ * burst of small messages costs one syscall. Small frames are joined into one
+ * buffer (one write() through the stream is far cheaper than one per frame);
+ * a batch holding a large payload goes to a corkable sink as runs of joined
+ * small frames around the payloads, uncopied (one writev).
  */
 export class FrameBatcher {
   #queue: Buffer[] = [];
   #size = 0;
+  /** The queue holds a payload of ZERO_COPY_MIN bytes or more. */
+  #large = false;
   #scheduled = false;
   readonly #sink: FrameSink;
 
@@ -137,6 +141,7 @@ export class FrameBatcher {
     head.writeUInt32BE(length, 0);
     this.#queue.push(head, ...parts);
     this.#size += 4 + length;
+    if (parts.length > 1) this.#large = true;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.flush);
@@ -151,14 +156,24 @@ export class FrameBatcher {
     this.#queue = [];
     const size = this.#size;
     this.#size = 0;
+    const large = this.#large;
+    this.#large = false;
     const sink = this.#sink;
-    if (queue.length > 2 && sink.cork && sink.uncork) {
-      sink.cork();
-      let ok = true;
-      for (const b of queue) ok = sink.write(b);
-      sink.uncork();
-      return ok;
+    if (!large || !sink.cork || !sink.uncork) return sink.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, size));
+    sink.cork();
+    let ok = true;
+    let run: Buffer[] = [];
+    for (const b of queue) {
+      if (b.length < ZERO_COPY_MIN) {
+        run.push(b);
+        continue;
+      }
+      if (run.length > 0) ok = sink.write(run.length === 1 ? run[0]! : Buffer.concat(run));
+      run = [];
+      ok = sink.write(b);
     }
-    return sink.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, size));
+    if (run.length > 0) ok = sink.write(run.length === 1 ? run[0]! : Buffer.concat(run));
+    sink.uncork();
+    return ok;
   };
 }

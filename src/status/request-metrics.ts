@@ -34,15 +34,22 @@ export class RequestMetrics {
     registers: [this.registry],
   });
 
+  /** `responses` as the counter last saw them. */
+  readonly #counted: Record<StatusClass, number> = { ...this.responses };
+
   observe(status: number, seconds: number): void {
-    const cls = statusClass(status);
-    this.responses[cls]++;
-    this.#requests.inc({ status_class: cls });
+    this.responses[statusClass(status)]++;
     this.#duration.observe(seconds);
   }
 
   /** prom-client's MetricType enum is its type names as strings, so this is the same JSON. */
   async json(): Promise<MetricJson[]> {
+    // The counter catches up here rather than per response: inc() hashes its labels on every call.
+    for (const cls of STATUS_CLASSES) {
+      const delta = this.responses[cls] - this.#counted[cls];
+      if (delta > 0) this.#requests.inc({ status_class: cls }, delta);
+      this.#counted[cls] = this.responses[cls];
+    }
     return (await this.registry.getMetricsAsJSON()) as unknown as MetricJson[];
   }
 }
