@@ -63,4 +63,46 @@ describe('admission', () => {
     }
     assert.equal(gate.window, 1);
   });
+
+  it('gives a free slot synchronously, and a slot freed while others wait goes to the oldest waiter', async () => {
+    const gate = new Admission(1, 10);
+    const started: string[] = [];
+    const releases = new Map<string, Release>();
+    const admit = (name: string): Release | null =>
+      gate.admit((release) => {
+        started.push(name);
+        releases.set(name, release);
+      });
+    admit('a');
+    assert.deepEqual(started, ['a'], 'started before admit() returned');
+    admit('b');
+    admit('c');
+    releases.get('a')!();
+    // The slot is b's from the release on: a newcomer queues behind b and c instead of taking it.
+    admit('d');
+    assert.deepEqual([gate.running, gate.queued], [0, 3]);
+    await sleep(0);
+    assert.deepEqual(started, ['a', 'b']);
+    releases.get('b')!();
+    await sleep(0);
+    releases.get('c')!();
+    await sleep(0);
+    assert.deepEqual(started, ['a', 'b', 'c', 'd']);
+    assert.equal(gate.snapshot().queueWaited, 3);
+  });
+
+  it('a waiter withdrawn at the head of the line passes its slot on', async () => {
+    const gate = new Admission(1, 10);
+    let releaseA: Release = () => {};
+    gate.admit((r) => (releaseA = r));
+    let b = false;
+    let c = false;
+    const withdrawB = gate.admit(() => (b = true))!;
+    gate.admit(() => (c = true));
+    await sleep(0); // b is now the head, waiting for the slot
+    withdrawB();
+    releaseA();
+    await sleep(0);
+    assert.deepEqual([b, c, gate.running, gate.queued], [false, true, 1, 0]);
+  });
 });
