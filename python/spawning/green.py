@@ -10,6 +10,13 @@ spawning.worker``, before its own imports.
 The child sends no more requests than ``--max-green`` at once; ``GreenRunner``
 still never blocks the reader greenlet when a timed-out request keeps its
 greenlet busy past that: the extra request waits here until a greenlet is free.
+
+A request whose client left (ABORT) has ``GreenletExit`` thrown into its
+greenlet: a long poll waiting on an event or a sleep gives its greenlet back at
+once instead of when its wait would have ended. Throwing is safe because a
+request greenlet never writes to the channel itself (sends only queue; the hub
+flushes), so the exception can only land in the app's wait or in a flow-control
+wait of ours.
 """
 
 from __future__ import annotations
@@ -120,6 +127,9 @@ class GreenRunner:
             self._spawn = green_pool.spawn_n
         self._run = run
         self._waiting: deque[Any] = deque()
+        # The greenlet running each item, for interrupt().
+        self._greenlets: dict[Any, Any] = {}
+        self._later = next_turn(library)
 
     def submit(self, item: Any) -> None:
         if self._waiting or self._free() <= 0:
@@ -127,11 +137,33 @@ class GreenRunner:
         else:
             self._spawn(self._task, item)
 
+    def interrupt(self, item: Any) -> None:
+        """Throws GreenletExit into the greenlet running ``item``, on the hub's next turn (an item still waiting is left alone)."""
+        glet = self._greenlets.get(item)
+        if glet is None:
+            return
+        from greenlet import GreenletExit
+
+        def throw() -> None:
+            # By now the greenlet may have finished this item and taken another: only this item is interrupted.
+            if self._greenlets.get(item) is glet:
+                glet.throw(GreenletExit)
+
+        self._later(throw)
+
     def _task(self, item: Any) -> None:
         # The greenlet takes the next waiting item itself: the pool's bound holds, and no spawn can block.
+        from greenlet import getcurrent
+
+        me = getcurrent()
         waiting = self._waiting
+        greenlets = self._greenlets
         while True:
-            self._run(item)
+            greenlets[item] = me
+            try:
+                self._run(item)
+            finally:
+                del greenlets[item]
             if not waiting:
                 return
             item = waiting.popleft()

@@ -109,12 +109,16 @@ class Worker:
         self.done = threading.Event()
         library = library_of(options)
         self.submit: Callable[[Request], None]
+        # Green mode: ends an aborted request's wait at once (green.GreenRunner.interrupt).
+        self.interrupt: Callable[[Request], None] | None = None
         if self.inline:
             self.submit = self.pending.append
         elif library is not None:
             from .green import GreenRunner, next_turn
 
-            self.submit = GreenRunner(library, int(options.get("max_green", 1000)), self._run).submit
+            runner = GreenRunner(library, int(options.get("max_green", 1000)), self._run)
+            self.submit = runner.submit
+            self.interrupt = runner.interrupt
             channel.defer_flushes(next_turn(library))
         else:
             import queue
@@ -141,6 +145,8 @@ class Worker:
                     with cond:
                         _REQUEST_UPDATES[tag](found, msg)
                         cond.notify_all()
+                    if tag == tags.ABORT and self.interrupt is not None:
+                        self.interrupt(found)
             elif tag == tags.SHUTDOWN:
                 self.begin_shutdown()
             else:

@@ -7,7 +7,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { burst, statusCounts } from '../helpers/burst.js';
+import { connect } from '../helpers/http.js';
 import { killAllServers, runCli, startServer } from '../helpers/server.js';
 import { VENV_PYTHON } from '../helpers/repo.js';
 
@@ -56,6 +58,24 @@ describe('green threads', { timeout: 120_000 }, () => {
       await server.stop();
     }
   });
+
+  for (const library of ['gevent', 'eventlet']) {
+    test(`${library}: a long poll whose client left gives its greenlet back at once`, async () => {
+      // Two greenlets, both taken by 30 s polls whose clients then leave: the next requests must not wait 30 s for them.
+      const server = await startServer({ args: ['--processes', '1', '--threads', '0', '--green', library, '--max-green', '2', '-l', '/dev/null', 'concurrency_apps:app'] });
+      try {
+        const polls = await Promise.all([0, 1].map(() => connect({ port: server.port })));
+        for (const socket of polls) socket.write('GET /sleep?s=30 HTTP/1.1\r\nHost: test\r\n\r\n');
+        await sleep(500); // both polls are in the app now
+        for (const socket of polls) socket.destroy();
+        const result = await burst(server.port, '/sleep?s=0.2', 2);
+        assert.deepEqual(statusCounts(result.answers), { 200: 2 });
+        assert.ok(result.ms < 3000, `the next requests waited ${Math.round(result.ms)} ms for the abandoned polls' greenlets`);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 
   test('an interpreter without the library: one line naming the package, exit 2', async () => {
     // A sitecustomize on PYTHONPATH hides gevent, as in an app's venv that never installed it.
