@@ -214,8 +214,8 @@ function stop(proc: ChildProcess): void {
   }, 3000).unref();
 }
 
-/** Resident memory of a process and all its descendants, from /proc. */
-function treeRss(root: number): number {
+/** A process and all its descendants, from /proc. */
+function processTree(root: number): Set<number> {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -231,8 +231,13 @@ function treeRss(root: number): number {
     grew = false;
     for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) grew = tree.add(pid) !== undefined;
   }
+  return tree;
+}
+
+/** Resident memory of a process and all its descendants. */
+function treeRss(root: number): number {
   let bytes = 0;
-  for (const pid of tree) {
+  for (const pid of processTree(root)) {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       bytes += m ? Number(m[1]) * 1024 : 0;
@@ -243,6 +248,28 @@ function treeRss(root: number): number {
   return bytes;
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * CPU seconds (user + system) a process and its descendants have used so far.
+ * Per request, this is what a server costs whatever the host's noise: the
+ * requests/s of a run swing with what else the cores do, the CPU per request
+ * much less.
+ */
+function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
 // ---- load ------------------------------------------------------------------
 
 interface Sample {
@@ -250,6 +277,10 @@ interface Sample {
   p50: number;
   p99: number;
   errors: number;
+  /** Requests answered during the run. */
+  requests: number;
+  /** The server's CPU time per request (all its processes), µs; NaN when unknown. */
+  cpuUs: number;
 }
 
 const toMs = (text: string): number => {
@@ -259,18 +290,28 @@ const toMs = (text: string): number => {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n;
 };
 
-function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null): Sample {
+function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null, serverPid?: number): Sample {
   const threads = scenario.connections >= 200 ? 2 : 2;
   const args = [`-t${threads}`, `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s'];
   if (luaFile) args.push('-s', luaFile);
   for (const h of scenario.headers ?? []) args.push('-H', h);
   args.push(`http://127.0.0.1:${port}${scenario.path}`);
+  const cpuBefore = serverPid === undefined ? NaN : treeCpuSeconds(serverPid);
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
+  const cpu = serverPid === undefined ? NaN : treeCpuSeconds(serverPid) - cpuBefore;
   if (!/Requests\/sec/.test(out) || / 0 requests in/.test(out)) process.stderr.write(`bench: wrk ${args.join(' ')} gave:\n${out}\n`);
   const field = (re: RegExp): string => re.exec(out)?.[1] ?? '0';
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const errors = Number(field(/Non-2xx or 3xx responses: (\d+)/)) + (socketErrors ? socketErrors.slice(1).reduce((n, v) => n + Number(v), 0) : 0);
-  return { rps: Number(field(/Requests\/sec:\s+([\d.]+)/)), p50: toMs(field(/^\s+50%\s+(\S+)/m)), p99: toMs(field(/^\s+99%\s+(\S+)/m)), errors };
+  const requests = Number(field(/(\d+) requests in /));
+  return {
+    rps: Number(field(/Requests\/sec:\s+([\d.]+)/)),
+    p50: toMs(field(/^\s+50%\s+(\S+)/m)),
+    p99: toMs(field(/^\s+99%\s+(\S+)/m)),
+    errors,
+    requests,
+    cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN,
+  };
 }
 
 interface IdleSample {
@@ -339,7 +380,7 @@ function throughputTable(rows: Row[]): string {
     return row ? median(row.samples.map((s) => s.rps)) : null;
   };
   const peers = ['gunicorn', 'uwsgi', 'granian', 'node'].filter((k) => rpsOf(k) !== null);
-  const head = ['server', 'requests/s', 'p50 ms', 'p99 ms', 'errors', ...peers.map((k) => (k === 'node' ? '% of Node' : `× ${rows.find((r) => r.key === k)!.label.split(' ')[0]}`))];
+  const head = ['server', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', ...peers.map((k) => (k === 'node' ? '% of Node' : `× ${rows.find((r) => r.key === k)!.label.split(' ')[0]}`))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const row of rows) {
     if (row.samples.length === 0) {
@@ -349,7 +390,8 @@ function throughputTable(rows: Row[]): string {
     const rps = median(row.samples.map((s) => s.rps));
     const ratios = peers.map((k) => (k === 'node' ? `${fmt((100 * rps) / rpsOf(k)!, 0)}%` : `${fmt(rps / rpsOf(k)!, 2)}×`));
     const errors = row.samples.reduce((n, s) => n + s.errors, 0);
-    lines.push(`| ${row.label} | ${fmt(rps)} | ${fmt(median(row.samples.map((s) => s.p50)), 2)} | ${fmt(median(row.samples.map((s) => s.p99)), 2)} | ${errors} | ${ratios.join(' | ')} |`);
+    const cpu = median(row.samples.map((s) => s.cpuUs));
+    lines.push(`| ${row.label} | ${fmt(rps)} | ${fmt(median(row.samples.map((s) => s.p50)), 2)} | ${fmt(median(row.samples.map((s) => s.p99)), 2)} | ${errors} | ${fmt(cpu)} | ${ratios.join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -442,6 +484,7 @@ async function main(): Promise<void> {
   const cleanup: ChildProcess[] = [];
   process.on('exit', () => cleanup.forEach(stop));
   process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143)); // so the servers under test are stopped too
   try {
     for (const processes of opts.processes) {
       for (const mode of ['sync', 'green', 'idle'] as const) {
@@ -478,12 +521,12 @@ async function main(): Promise<void> {
             }
             for (let round = 1; round <= opts.repeats; round++) {
               for (const r of round % 2 ? running : [...running].reverse()) {
-                const sample = wrk(r.port, scenario, opts.duration, luaFile);
+                const sample = wrk(r.port, scenario, opts.duration, luaFile, r.proc.pid);
                 // wrk leaves its last requests unanswered: let the server finish those waits
                 // before the next run, so they do not hold slots during someone else's.
                 if (mode === 'green') await sleep(waitMs(scenario) + 500);
                 table.find((row) => row.key === r.server.key)!.samples.push(sample);
-                say(`  run ${round}/${opts.repeats} ${r.label}: ${fmt(sample.rps)} req/s, p99 ${fmt(sample.p99, 2)} ms, ${sample.errors} errors`);
+                say(`  run ${round}/${opts.repeats} ${r.label}: ${fmt(sample.rps)} req/s, p99 ${fmt(sample.p99, 2)} ms, ${fmt(sample.cpuUs)} µs CPU/request, ${sample.errors} errors`);
               }
             }
           }
