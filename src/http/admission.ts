@@ -6,9 +6,9 @@
  *
  * A request holds its slot from the moment it is handed over until its answer
  * is complete (or it failed). While a slot is free and nobody waits, a request
- * takes it at once, synchronously: a promise, a microtask and an AbortSignal
- * per request cost a hello world about a fifth of its throughput (measured
- * against p-queue for every request). Requests that must wait line up in a
+ * takes it at once, synchronously: through p-queue, every request paid for a
+ * promise, a microtask and an AbortSignal (about 5 µs of the child's 60 per
+ * hello-world request, in a CPU profile). Requests that must wait line up in a
  * p-queue of concurrency 1, whose head waits for the next free slot: it keeps
  * their order, counts them, and withdraws one whose client left.
  *
