@@ -3,10 +3,31 @@ import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-mes
 import { CHILD_ENTRY } from '../paths.js';
 import { ChanneledProcess } from './channeled-process.js';
 
+/**
+ * The old generation a child starts with, in MB. With V8's default (a few MB
+ * above what a child holds once loaded), steady request traffic keeps it at
+ * its limit: incremental marking runs nearly all the time, every scavenge
+ * during marking takes 5-10 ms instead of under 1 ms and promotes what would
+ * have died young, and the promotions trigger the next marking (hello world,
+ * one child: 10 mark-compacts in 11 s against none, and a quarter fewer
+ * requests/s). Starting at 32 MB ends that cycle; the child's peak RSS under
+ * the same load was lower with it (100 MB against 125 MB).
+ */
+export const CHILD_OLD_SPACE_MB = 32;
+
+/**
+ * The node flags of a child: the controller's own (--cpu-prof, --max-old-space-size…
+ * apply to children too, as with cluster.fork), plus the initial old generation
+ * unless those flags size it already.
+ */
+export function childNodeFlags(execArgv: readonly string[]): string[] {
+  const sized = execArgv.some((flag) => /^--initial[-_](old[-_]space|heap)[-_]size(=|$)/.test(flag));
+  return sized ? [...execArgv] : [...execArgv, `--initial-old-space-size=${CHILD_OLD_SPACE_MB}`];
+}
+
 export class ChildHandle extends ChanneledProcess<FromChild, ToChild> {
   constructor(readonly id: number, readonly slot: number, readonly generation: number, listenFd: number, config: ChildConfig) {
-    // The controller's own node flags (--cpu-prof, --max-old-space-size…) apply to children too, as with cluster.fork.
-    super({ role: 'child', command: process.execPath, args: [...process.execArgv, CHILD_ENTRY], extraFds: [listenFd] });
+    super({ role: 'child', command: process.execPath, args: [...childNodeFlags(process.execArgv), CHILD_ENTRY], extraFds: [listenFd] });
     this.send({ t: 'start', config, generation, slot });
   }
 }
