@@ -30,9 +30,14 @@ function sockets(pid: number): number {
   return n;
 }
 
-/** The controller sends shares every 500 ms; the first second lets the connections settle. */
-const WARMUP_MS = 1000;
-const SECONDS = 3;
+/**
+ * The controller sends shares every 500 ms, and a child over its share closes
+ * connections that then reconnect: the count per child swings for a second or
+ * two before it settles, and a short window measures the swing, not the
+ * balance (3 s windows failed about one run in ten).
+ */
+const WARMUP_MS = 2000;
+const SECONDS = 6;
 
 describe('load balance', { timeout: 120_000 }, () => {
   for (const n of [2, 3, 4]) {
