@@ -4,16 +4,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { Admission, PREFETCH_MS, type Release } from '../../src/http/admission.js';
 
+/** Admits requests named by `K` through `gate`, recording the order they start in and their releases. */
+function recorder<K>(gate: Admission): { started: K[]; releases: Map<K, Release>; admit: (name: K) => Release | null } {
+  const started: K[] = [];
+  const releases = new Map<K, Release>();
+  const admit = (name: K): Release | null =>
+    gate.admit((release) => {
+      started.push(name);
+      releases.set(name, release);
+    });
+  return { started, releases, admit };
+}
+
 describe('admission', () => {
   it('runs up to the limit, queues up to --max-queue, sheds beyond, and starts the queued in order', async () => {
     const gate = new Admission(2, 2);
-    const started: number[] = [];
-    const releases = new Map<number, Release>();
-    const admit = (i: number): Release | null =>
-      gate.admit((release) => {
-        started.push(i);
-        releases.set(i, release);
-      });
+    const { started, releases, admit } = recorder<number>(gate);
     assert.ok(admit(1) && admit(2) && admit(3) && admit(4));
     assert.equal(admit(5), null);
     assert.deepEqual([started, gate.running, gate.queued], [[1, 2], 2, 2]);
@@ -66,13 +72,7 @@ describe('admission', () => {
 
   it('gives a free slot synchronously, and a slot freed while others wait goes to the oldest waiter', async () => {
     const gate = new Admission(1, 10);
-    const started: string[] = [];
-    const releases = new Map<string, Release>();
-    const admit = (name: string): Release | null =>
-      gate.admit((release) => {
-        started.push(name);
-        releases.set(name, release);
-      });
+    const { started, releases, admit } = recorder<string>(gate);
     admit('a');
     assert.deepEqual(started, ['a'], 'started before admit() returned');
     admit('b');
