@@ -114,6 +114,9 @@ export function packParts(value: unknown): Buffer[] {
   return [packr.pack(value)];
 }
 
+/** The buffers as one: the buffer itself when there is only one. */
+const joined = (buffers: Buffer[], size?: number): Buffer => (buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers, size));
+
 /**
  * Queues frames and writes them with one write per event-loop turn, so a
  * burst of small messages costs one syscall. Small frames are joined into one
@@ -159,7 +162,7 @@ export class FrameBatcher {
     const large = this.#large;
     this.#large = false;
     const sink = this.#sink;
-    if (!large || !sink.cork || !sink.uncork) return sink.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, size));
+    if (!large || !sink.cork || !sink.uncork) return sink.write(joined(queue, size));
     sink.cork();
     let ok = true;
     let run: Buffer[] = [];
@@ -168,11 +171,11 @@ export class FrameBatcher {
         run.push(b);
         continue;
       }
-      if (run.length > 0) ok = sink.write(run.length === 1 ? run[0]! : Buffer.concat(run));
+      if (run.length > 0) ok = sink.write(joined(run));
       run = [];
       ok = sink.write(b);
     }
-    if (run.length > 0) ok = sink.write(run.length === 1 ? run[0]! : Buffer.concat(run));
+    if (run.length > 0) ok = sink.write(joined(run));
     sink.uncork();
     return ok;
   };
