@@ -214,17 +214,23 @@ function stop(proc: ChildProcess): void {
   }, 3000).unref();
 }
 
+/** The fields of /proc/PID/stat after the command name (state, ppid, …); null once the process is gone. */
+function procStat(pid: number | string): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
 /** A process and all its descendants, from /proc. */
 function processTree(root: number): Set<number> {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // exited meanwhile
-    }
+    const fields = procStat(entry);
+    if (fields) parents.set(Number(entry), Number(fields[1]));
   }
   const tree = new Set([root]);
   for (let grew = true; grew; ) {
@@ -259,13 +265,8 @@ const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf
 function treeCpuSeconds(root: number): number {
   let ticks = 0;
   for (const pid of processTree(root)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-    } catch {
-      // exited meanwhile
-    }
+    const fields = procStat(pid);
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
   }
   return ticks / CLOCK_TICKS;
 }
@@ -277,8 +278,6 @@ interface Sample {
   p50: number;
   p99: number;
   errors: number;
-  /** Requests answered during the run. */
-  requests: number;
   /** The server's CPU time per request (all its processes), µs; NaN when unknown. */
   cpuUs: number;
 }
@@ -309,7 +308,6 @@ function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string 
     p50: toMs(field(/^\s+50%\s+(\S+)/m)),
     p99: toMs(field(/^\s+99%\s+(\S+)/m)),
     errors,
-    requests,
     cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN,
   };
 }
