@@ -59,7 +59,7 @@ async function members(nc: NatsConnection, fleet: string): Promise<NodeReport[]>
   const kv = await openRegistry(nc, fleet).catch((err: unknown) => {
     throw new FleetError(`cannot read fleet '${fleet}': ${describeNatsError(err)} (is JetStream enabled on the NATS server?)`);
   });
-  return kv ? readRegistry(kv) : [];
+  return kv ? readRegistry(nc, kv, fleet) : [];
 }
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)}M`;

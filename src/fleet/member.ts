@@ -235,7 +235,7 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
     view: async () => {
       const s = actor.getSnapshot();
       let members: NodeReport[] = [];
-      if (kv && s.matches('online')) members = await withTimeout(readRegistry(kv), 'registry read').catch(() => []);
+      if (nc && kv && s.matches('online')) members = await withTimeout(readRegistry(nc, kv, fleet), 'registry read').catch(() => []);
       return { fleet, node, membership: membershipName(s.value), lastError: s.context.lastError, members };
     },
     stop: async () => {

@@ -4,6 +4,7 @@
  * makes a vanished host drop out: members rewrite their entry every third of
  * it, and the server removes entries older than it.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeReport, registryBucket, type NodeReport } from '../../protocol/fleet-messages.js';
@@ -35,13 +36,27 @@ export async function openRegistry(nc: NatsConnection, fleet: string): Promise<K
   }
 }
 
-/** Every live entry, sorted by node name; entries that cannot be read are skipped. */
-export async function readRegistry(kv: KV): Promise<NodeReport[]> {
-  // A set: a key rewritten by a heartbeat while the listing runs can be listed twice.
-  const keys = new Set<string>();
-  for await (const k of await kv.keys()) keys.add(k);
+/**
+ * The keys in the bucket, from the stream's per-subject counts: one request
+ * with a timeout. Not `kv.keys()`: that reads through a consumer which waits
+ * for as many messages as were pending when it was made, and an entry expiring
+ * by TTL in between leaves it waiting for ever (nats-io/nats-server#3481);
+ * with a 2 s TTL the CLI hung until killed.
+ */
+async function registryKeys(nc: NatsConnection, fleet: string): Promise<string[]> {
+  const bucket = registryBucket(fleet);
+  const prefix = `$KV.${bucket}.`;
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  return Object.keys(info.state.subjects ?? {})
+    .map((subject) => subject.slice(prefix.length))
+    .sort();
+}
+
+/** Every live entry, sorted by node name; entries that cannot be read, or were deleted or expired meanwhile, are skipped. */
+export async function readRegistry(nc: NatsConnection, kv: KV, fleet: string): Promise<NodeReport[]> {
   const reports: NodeReport[] = [];
-  for (const k of [...keys].sort()) {
+  for (const k of await registryKeys(nc, fleet)) {
     const entry = await kv.get(k);
     if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) continue;
     try {

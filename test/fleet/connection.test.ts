@@ -34,6 +34,13 @@ function get(port: number): Promise<number> {
   });
 }
 
+/** `spawning fleet status --json`, failing with its stderr when it does not exit 0. */
+async function members(url: string, fleet: string): Promise<Array<{ node: string }>> {
+  const r = await runCli(['fleet', 'status', '--json', '--nats', url, '--fleet', fleet]);
+  assert.equal(r.code, 0, `fleet status exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Array<{ node: string }>;
+}
+
 describe('connection options', () => {
   test('map each way to authenticate', () => {
     assert.equal(connectionOptions(nats({ natsToken: 't0k' }), 'n').token, 't0k');
@@ -147,12 +154,10 @@ describe('losing NATS', { timeout: 90_000 }, () => {
     assert.equal(await get(ctl.port), 200);
     await server.start();
     await ctl.waitForStderr(/fleet: rejoined fleet 'lost' as 'n1'/, 20_000);
-    const status = await runCli(['fleet', 'status', '--json', '--nats', server.url, '--fleet', 'lost']);
-    assert.deepEqual((JSON.parse(status.stdout) as Array<{ node: string }>).map((r) => r.node), ['n1']);
+    assert.deepEqual((await members(server.url, 'lost')).map((r) => r.node), ['n1']);
     const exit = await ctl.stop();
     assert.equal(exit.code, 0);
     // A clean stop leaves the fleet at once instead of waiting for the TTL.
-    const after = await runCli(['fleet', 'status', '--json', '--nats', server.url, '--fleet', 'lost']);
-    assert.deepEqual(JSON.parse(after.stdout), []);
+    assert.deepEqual(await members(server.url, 'lost'), []);
   });
 });

@@ -204,7 +204,7 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
     const killedAt = Date.now();
     // Read the bucket directly: a CLI run per poll would blur the timing.
     const kv = (await openRegistry(watcher, FLEET))!;
-    await waitFor(async () => !(await readRegistry(kv)).some((r) => r.node === 'alpha'), 'alpha gone from the registry', (TTL_SECONDS + 5) * 1000, 100);
+    await waitFor(async () => !(await readRegistry(watcher, kv, FLEET)).some((r) => r.node === 'alpha'), 'alpha gone from the registry', (TTL_SECONDS + 5) * 1000, 100);
     const gone = Date.now() - killedAt;
     assert.ok(gone <= (TTL_SECONDS + 2) * 1000, `alpha stayed ${gone} ms`);
     process.stderr.write(`fleet test: a SIGKILLed host left the registry after ${gone} ms (TTL ${TTL_SECONDS} s)\n`);
