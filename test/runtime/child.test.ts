@@ -353,20 +353,22 @@ describe('child process lifecycle', () => {
   });
 
   it('counts queue waits, 503s and 504s in its stats', EACH, async () => {
-    const child = await start({ threads: 1, maxQueue: 1, timeout: 1 });
+    // One thread, room for one waiter; each slow request holds the thread for 1 s, so a loaded machine
+    // still sees one queued for a while. The 2 s timeout counts from dispatch, not from arrival.
+    const child = await start({ threads: 1, maxQueue: 1, timeout: 2 });
     await child.message('ready');
     type Stats = Extract<FromChild, { t: 'stats' }>;
     const stats = (): Stats[] => child.messages.filter((m): m is Stats => m.t === 'stats');
-    const replies = [request(child.port, { path: '/slow?s=0.4' }), request(child.port, { path: '/slow?s=0.4' })];
+    const replies = [request(child.port, { path: '/slow?s=1' }), request(child.port, { path: '/slow?s=1' })];
     await waitFor(() => stats().some((m) => m.queued === 1), 'a stats message with one request queued');
-    const shed = await request(child.port, { path: '/slow?s=0.4' });
+    const shed = await request(child.port, { path: '/slow?s=1' });
     assert.deepEqual([shed.status, shed.headers['retry-after']], [503, '1']);
     assert.deepEqual((await Promise.all(replies)).map((r) => r.status), [200, 200]);
     assert.equal((await request(child.port, { path: '/slow?s=5' })).status, 504);
     const last = await waitFor(() => stats().find((m) => m.timedOut === 1), 'stats counting the 504');
     assert.deepEqual([last.shed, last.queueWaited, last.queued], [1, 1, 0]);
-    assert.ok(last.queueWaitMs >= 300, `waited ${last.queueWaitMs} ms in the queue`);
-    assert.ok(Math.max(...stats().map((m) => m.queueMaxWaitMs)) >= 300);
+    assert.ok(last.queueWaitMs >= 700, `waited ${last.queueWaitMs} ms in the queue`);
+    assert.ok(Math.max(...stats().map((m) => m.queueMaxWaitMs)) >= 700);
   });
 
   it('a load error is relayed to the controller and the child exits 3 without listening', EACH, async () => {
