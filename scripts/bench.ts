@@ -329,15 +329,25 @@ async function idleConnections(running: Running, count: number): Promise<IdleSam
   const baseRss = treeRss(pid);
   const sockets: net.Socket[] = [];
   const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
-  const openOne = (): Promise<boolean> =>
+  // 'kept' when the answer leaves the connection open; 'closing' when it says Connection: close
+  // (spawning's connection balance sheds a child's excess that way), which a keep-alive client
+  // answers by connecting again, as this one does.
+  const openOnce = (): Promise<'kept' | 'closing' | 'failed'> =>
     new Promise((resolve) => {
       const socket = net.connect(running.port, '127.0.0.1');
       sockets.push(socket);
-      socket.on('error', () => resolve(false));
+      socket.on('error', () => resolve('failed'));
       socket.once('connect', () => socket.write(request));
-      socket.once('data', () => resolve(true));
-      socket.setTimeout(5000, () => resolve(false));
+      socket.once('data', (head: Buffer) => resolve(/\r\nconnection: *close\r\n/i.test(head.toString('latin1')) ? 'closing' : 'kept'));
+      socket.setTimeout(5000, () => resolve('failed'));
     });
+  const openOne = async (): Promise<boolean> => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const outcome = await openOnce();
+      if (outcome !== 'closing') return outcome === 'kept';
+    }
+    return false;
+  };
   const BATCH = 250;
   for (let i = 0; i < count; i += BATCH) {
     const answered = (await Promise.all(Array.from({ length: Math.min(BATCH, count - i) }, openOne))).filter(Boolean).length;
