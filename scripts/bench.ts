@@ -142,7 +142,7 @@ const SERVERS: Server[] = [
   {
     key: 'node',
     label: () => 'bare Node http (ceiling)',
-    launch: (port, processes) => ({ cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes)], cwd: ROOT }),
+    launch: (port, processes) => ({ cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes), KEEPALIVE_S], cwd: ROOT }),
   },
 ];
 
