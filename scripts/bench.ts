@@ -540,7 +540,7 @@ async function main(): Promise<void> {
           }
           const text = mode === 'idle' ? idleTable(table) : throughputTable(table);
           const heading = `### ${scenario.title}: ${processes} process${processes > 1 ? 'es' : ''}`;
-          const how = mode === 'idle' ? `${fmt(scenario.connections)} connections, one request each, then held idle 2 s` : `wrk -t2 -c${scenario.connections} -d${opts.duration}s --latency, median of ${opts.repeats} alternating runs`;
+          const how = mode === 'idle' ? `${fmt(scenario.connections)} connections, one request each (opened again when answered with \`Connection: close\`, up to 5 times), then held idle 2 s` : `wrk -t2 -c${scenario.connections} -d${opts.duration}s --latency, median of ${opts.repeats} alternating runs`;
           sections.push(`${heading}\n\n${how}\n\n${text}`);
           process.stdout.write(`\n${heading}\n\n${text}\n`);
         }
