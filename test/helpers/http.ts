@@ -23,7 +23,7 @@ export interface ConnectTarget {
  * per packet (which made reading it take 20 s). Views handed out stay valid:
  * bytes below the length are never rewritten.
  */
-export class ReceivedBytes {
+class ReceivedBytes {
   #store = Buffer.alloc(64 * 1024);
   #length = 0;
 
