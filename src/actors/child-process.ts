@@ -10,10 +10,14 @@ import { ChanneledProcess } from './channeled-process.js';
  * during marking takes 5-10 ms instead of under 1 ms and promotes what would
  * have died young, and the promotions trigger the next marking (hello world,
  * one child: 10 mark-compacts in 11 s against none, and a quarter fewer
- * requests/s). Starting at 32 MB ends that cycle; the child's peak RSS under
- * the same load was lower with it (100 MB against 125 MB).
+ * requests/s). 32 MB ended that for hello world, not for bodies: 10 KB
+ * responses still caused 43-47 mark-compacts in 10 s, 64 KB echoes 81-92,
+ * each started with the heap far under its limit (most likely V8's soft limit:
+ * old-generation headroom smaller than the young generation). At 64 MB: 0
+ * and 6, GC pauses down by 40-75%, echoes 30% faster, for a peak child RSS
+ * under that load 0-8 MB higher (BENCHMARKS.md).
  */
-export const CHILD_OLD_SPACE_MB = 32;
+export const CHILD_OLD_SPACE_MB = 64;
 
 /**
  * The node flags of a child: the controller's own (--cpu-prof, --max-old-space-size…
