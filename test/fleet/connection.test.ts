@@ -15,7 +15,7 @@ import { defaults } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
 import { connectionOptions, defaultNodeName } from '../../src/fleet/connection.js';
 import { disposeAllNats, startNats } from '../helpers/nats.js';
-import { killAllServers, runCli, startServer } from '../helpers/server.js';
+import { fleetMembers, killAllServers, runCli, startServer } from '../helpers/server.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'spawning-nats-conn-'));
 const nats = (more: Partial<ReturnType<typeof defaults>>) => ({ ...defaults(), nats: ['nats://127.0.0.1:4222'], ...more });
@@ -32,13 +32,6 @@ function get(port: number): Promise<number> {
       res.resume().on('end', () => resolve(res.statusCode ?? 0));
     }).on('error', reject);
   });
-}
-
-/** `spawning fleet status --json`, failing with its stderr when it does not exit 0. */
-async function members(url: string, fleet: string): Promise<Array<{ node: string }>> {
-  const r = await runCli(['fleet', 'status', '--json', '--nats', url, '--fleet', fleet]);
-  assert.equal(r.code, 0, `fleet status exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Array<{ node: string }>;
 }
 
 describe('connection options', () => {
@@ -154,10 +147,10 @@ describe('losing NATS', { timeout: 90_000 }, () => {
     assert.equal(await get(ctl.port), 200);
     await server.start();
     await ctl.waitForStderr(/fleet: rejoined fleet 'lost' as 'n1'/, 20_000);
-    assert.deepEqual((await members(server.url, 'lost')).map((r) => r.node), ['n1']);
+    assert.deepEqual((await fleetMembers(['--nats', server.url, '--fleet', 'lost'])).map((r) => r.node), ['n1']);
     const exit = await ctl.stop();
     assert.equal(exit.code, 0);
     // A clean stop leaves the fleet at once instead of waiting for the TTL.
-    assert.deepEqual(await members(server.url, 'lost'), []);
+    assert.deepEqual(await fleetMembers(['--nats', server.url, '--fleet', 'lost']), []);
   });
 });

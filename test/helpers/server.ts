@@ -4,8 +4,10 @@
  * inputs). Servers left running when a test file ends are killed with their
  * whole process group, so a failing test cannot leak workers into the next.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { NodeReport } from '../../protocol/fleet-messages.js';
 import { FIXTURES_DIR, SPAWNING_BIN, VENV_PYTHON } from './repo.js';
 
 export interface StartOptions {
@@ -187,4 +189,11 @@ export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv;
   await closed;
   clearTimeout(timer);
   return { ...result, stdout, stderr, ms: Date.now() - started };
+}
+
+/** `spawning fleet status --json` with these NATS and fleet flags: the members, or a failed assertion carrying its stderr. */
+export async function fleetMembers(flags: string[], options: { timeoutMs?: number } = {}): Promise<NodeReport[]> {
+  const r = await runCli(['fleet', 'status', '--json', ...flags], options);
+  assert.equal(r.code, 0, `fleet status exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as NodeReport[];
 }

@@ -15,7 +15,7 @@ import { decodeEvent, subjects, type FleetEvent, type NodeReport } from '../../p
 import { openRegistry, readRegistry } from '../../src/fleet/registry.js';
 import { startLoad, stopAllLoads } from '../helpers/load.js';
 import { disposeAllNats, startNats, type NatsServer } from '../helpers/nats.js';
-import { killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
+import { fleetMembers, killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FLEET = 'itest';
@@ -58,11 +58,7 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
   const natsArgs = (): string[] => ['--nats', nats.url, '--fleet', FLEET];
 
   const fleet = (...args: string[]) => runCli(['fleet', ...args, ...natsArgs()], { timeoutMs: 60_000 });
-  const registry = async (): Promise<NodeReport[]> => {
-    const r = await fleet('status', '--json');
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as NodeReport[];
-  };
+  const registry = (): Promise<NodeReport[]> => fleetMembers(natsArgs(), { timeoutMs: 60_000 });
   const writeApp = (name: string, text: string): void => writeFileSync(path.join(hosts.get(name)!.dir, 'app.py'), text);
 
   before(async () => {
