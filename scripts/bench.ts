@@ -290,8 +290,7 @@ const toMs = (text: string): number => {
 };
 
 function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null, serverPid?: number): Sample {
-  const threads = scenario.connections >= 200 ? 2 : 2;
-  const args = [`-t${threads}`, `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s'];
+  const args = ['-t2', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s'];
   if (luaFile) args.push('-s', luaFile);
   for (const h of scenario.headers ?? []) args.push('-H', h);
   args.push(`http://127.0.0.1:${port}${scenario.path}`);
