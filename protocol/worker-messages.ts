@@ -54,14 +54,24 @@ export type ToWorker =
   | [typeof WorkerTag.WINDOW_RESPONSE, number, number]
   | [typeof WorkerTag.SHUTDOWN];
 
-export type FromWorker =
-  | [typeof WorkerTag.READY, WorkerInfo]
-  | [typeof WorkerTag.LOAD_ERROR, LoadError]
+/**
+ * Frames about one request: the second element is its id. A new worker frame
+ * goes into exactly one of these two unions; the WorkerSet routes by them and
+ * its switch fails to compile when a tag is in neither.
+ */
+export type ResponseFrame =
   | [typeof WorkerTag.START, number, string, HeaderList]
   | [typeof WorkerTag.CHUNK, number, Uint8Array]
   | [typeof WorkerTag.END, number]
   | [typeof WorkerTag.RESPONSE, number, string, HeaderList, Uint8Array]
   | [typeof WorkerTag.FILE, number, string, number, number]
   | [typeof WorkerTag.FAIL, number, string]
-  | [typeof WorkerTag.WINDOW_BODY, number, number]
+  | [typeof WorkerTag.WINDOW_BODY, number, number];
+
+/** Frames about the worker process itself. */
+export type WorkerStatusFrame =
+  | [typeof WorkerTag.READY, WorkerInfo]
+  | [typeof WorkerTag.LOAD_ERROR, LoadError]
   | [typeof WorkerTag.MODULES, string[]];
+
+export type FromWorker = WorkerStatusFrame | ResponseFrame;

@@ -3,19 +3,23 @@
  *
  * One REQUEST frame per request; bodies stream both ways under per-request
  * credit (PROTOCOL.md "Flow control"). The relay outlives worker processes:
- * requests that arrive while no worker is ready wait here, and a worker that
- * dies fails only the requests it had been given. A worker is given no more
- * requests at once than it can run (admission.ts); a request that runs past
- * --timeout is answered 504 and reported, so its worker can be replaced.
+ * requests that arrive while no worker serves wait here, and a worker that
+ * dies fails only the requests it had been given. Which worker takes a
+ * request, and the frames coming back, are the WorkerSet's (worker-set.ts).
+ * Workers are given no more requests at once than they can run
+ * (admission.ts); a request that runs past --timeout is answered 504 and
+ * reported, so its worker can be replaced.
  */
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { INITIAL_WINDOW, WorkerTag, type Environ, type FromWorker, type HeaderList } from '../../protocol/worker-messages.js';
+import { INITIAL_WINDOW, WorkerTag, type HeaderList, type ResponseFrame } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { AccessLog } from './access-log.js';
 import { Admission, type AdmissionCounters, type Release } from './admission.js';
 import { buildEnviron, type ServerIdentity } from './environ.js';
+import { answer, tooLarge, type Exchange } from './exchange.js';
+import type { RequestSink, WorkerSet } from './worker-set.js';
 
 export interface RelayOptions {
   identity: ServerIdentity;
@@ -37,8 +41,6 @@ export interface RelayOptions {
   onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
   /** True when this response should close its connection, to move the client to another child. */
   shedConnection?: (socket: Socket) => boolean;
-  /** A worker that is no longer the current one has no requests left (hung ones are already answered). */
-  onRetiredIdle?: (worker: PythonWorker) => void;
 }
 
 export interface RelayCounters extends AdmissionCounters {
@@ -48,75 +50,28 @@ export interface RelayCounters extends AdmissionCounters {
   timedOut: number;
 }
 
-interface Exchange {
-  id: number;
-  req: IncomingMessage;
-  res: ServerResponse;
-  environ: Environ;
-  hasBody: boolean;
-  /** The worker this request was given to; null while it waits for one. */
-  worker: PythonWorker | null;
-  bodyCredit: number;
-  bodyBytes: number;
-  /** We already answered (413, 500…): later frames only free the id. */
-  answered: boolean;
-  /** Answered 504 after --timeout while the app still runs it. */
-  hung: boolean;
-  done: boolean;
-  bytes: number;
-  startedAt: number;
-  /** Frames queued behind a FILE that is still streaming. */
-  backlog: RequestFrame[] | null;
-  /** The app's response headers, for the access log's %({name}o)s. */
-  responseHeaders: HeaderList | undefined;
-  /** Frees its admission slot once started; withdraws it while it waits. */
-  release: Release | null;
-  withdraw: Release | null;
-  timer: NodeJS.Timeout | undefined;
-}
-
-export type RequestFrame = Exclude<FromWorker, [typeof WorkerTag.READY, unknown] | [typeof WorkerTag.LOAD_ERROR, unknown] | [typeof WorkerTag.MODULES, unknown]>;
-
-const PLAIN = 'text/plain; charset=utf-8';
-const tooLarge = (max: number): string => `Payload Too Large: the body exceeds ${max} bytes`;
-
-function answer(res: ServerResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const body = `${message}\n`;
-  if (close) res.shouldKeepAlive = false;
-  res.writeHead(status, ['Content-Type', PLAIN, 'Content-Length', String(Buffer.byteLength(body)), ...extra]);
-  res.end(body);
-}
-
-export class RequestRelay {
+export class RequestRelay implements RequestSink {
   readonly #opts: RelayOptions;
+  readonly #workers: WorkerSet;
   readonly #exchanges = new Map<number, Exchange>();
+  /** Requests holding a slot while no worker serves. */
   readonly #waiting: Exchange[] = [];
   readonly #admission: Admission;
-  /** Requests given to each worker and not yet answered. */
-  readonly #given = new Map<PythonWorker, number>();
-  #worker: PythonWorker | null = null;
   #nextId = 0;
   #draining = false;
   #timedOut = 0;
   requests = 0;
 
-  constructor(opts: RelayOptions) {
+  constructor(opts: RelayOptions, workers: WorkerSet) {
     this.#opts = opts;
+    this.#workers = workers;
     this.#admission = new Admission(opts.concurrency, opts.maxQueue);
+    workers.connect(this);
   }
 
   /** Requests being served or waiting for a worker or a slot. */
   get inflight(): number {
     return this.#exchanges.size + this.#waiting.length + this.#admission.queued;
-  }
-
-  /** Requests given to `worker` and not yet answered (hung ones answered 504 are not counted). */
-  givenTo(worker: PythonWorker): number {
-    return this.#given.get(worker) ?? 0;
   }
 
   /** Queue and timeout counters for the `stats` message. */
@@ -131,16 +86,17 @@ export class RequestRelay {
     for (const ex of this.#waiting) ex.res.shouldKeepAlive = false;
   }
 
-  /** A ready worker: waiting and new requests go to it (a previous one keeps those it has). */
-  attach(worker: PythonWorker): void {
-    this.#worker = worker;
-    const waiting = this.#waiting.splice(0);
-    for (const ex of waiting) this.#dispatch(ex, worker);
+  /** A worker serves now: the requests waiting for one go to it. */
+  available(): void {
+    while (this.#waiting.length > 0) {
+      const worker = this.#workers.pick();
+      if (worker === null) return;
+      this.#dispatch(this.#waiting.shift()!, worker);
+    }
   }
 
   /** The worker died: its requests fail (502), waiting ones stay for the next. */
-  detach(worker: PythonWorker): number {
-    if (this.#worker === worker) this.#worker = null;
+  lost(worker: PythonWorker): number {
     let failed = 0;
     for (const ex of [...this.#exchanges.values()]) {
       if (ex.worker !== worker) continue;
@@ -190,8 +146,12 @@ export class RequestRelay {
   /** The request got an admission slot. */
   #start(ex: Exchange, release: Release): void {
     ex.release = release;
-    if (ex.done) release();
-    else if (this.#worker) this.#dispatch(ex, this.#worker);
+    if (ex.done) {
+      release();
+      return;
+    }
+    const worker = this.#workers.pick();
+    if (worker) this.#dispatch(ex, worker);
     else this.#waiting.push(ex);
   }
 
@@ -214,7 +174,7 @@ export class RequestRelay {
   #dispatch(ex: Exchange, worker: PythonWorker): void {
     ex.worker = worker;
     this.#exchanges.set(ex.id, ex);
-    this.#given.set(worker, (this.#given.get(worker) ?? 0) + 1);
+    this.#workers.give(worker);
     if (this.#opts.timeoutMs > 0) ex.timer = setTimeout(() => this.#timeout(ex), this.#opts.timeoutMs);
     worker.send([WorkerTag.REQUEST, ex.id, ex.environ, ex.hasBody]);
     if (!ex.hasBody) return;
@@ -272,18 +232,18 @@ export class RequestRelay {
     if (!ex.worker.exited) ex.worker.send([WorkerTag.ABORT, ex.id]);
   }
 
-  /** A frame about a request (the runtime handles READY and LOAD_ERROR). */
-  readonly onMessage = (msg: RequestFrame): void => {
+  /** A frame about one of the requests given to `worker`. */
+  frame(msg: ResponseFrame, worker: PythonWorker): void {
     const ex = this.#exchanges.get(msg[1]);
-    if (ex === undefined) return;
+    if (ex === undefined || ex.worker !== worker) return;
     if (ex.backlog !== null) {
       ex.backlog.push(msg);
       return;
     }
     this.#apply(ex, msg);
-  };
+  }
 
-  #apply(ex: Exchange, msg: RequestFrame): void {
+  #apply(ex: Exchange, msg: ResponseFrame): void {
     const res = ex.res;
     switch (msg[0]) {
       case WorkerTag.RESPONSE:
@@ -370,7 +330,7 @@ export class RequestRelay {
     const backlog = ex.backlog ?? [];
     ex.backlog = null;
     while (backlog.length > 0 && ex.backlog === null) this.#apply(ex, backlog.shift()!);
-    const again = ex.backlog as RequestFrame[] | null; // set by another FILE in the backlog
+    const again = ex.backlog as ResponseFrame[] | null; // set by another FILE in the backlog
     if (again !== null) again.unshift(...backlog);
   }
 
@@ -388,15 +348,7 @@ export class RequestRelay {
 
   /** The client has its answer: count and log it, and the worker has one request fewer that it will finish. */
   #settle(ex: Exchange): void {
-    const worker = ex.worker;
-    if (worker !== null) {
-      const left = (this.#given.get(worker) ?? 1) - 1;
-      if (left > 0) this.#given.set(worker, left);
-      else {
-        this.#given.delete(worker);
-        if (worker !== this.#worker) this.#opts.onRetiredIdle?.(worker);
-      }
-    }
+    if (ex.worker !== null) this.#workers.settle(ex.worker);
     this.requests++;
     const req = ex.req;
     if (!req.readableEnded) {

@@ -1,0 +1,291 @@
+/**
+ * The child's Python workers: the one owner of which of them take requests,
+ * how many requests each was given, and where each frame they send goes.
+ *
+ * Roles:
+ * - current: started by the child and serving once READY and attached (one
+ *   today; `pick` already chooses among several, the least loaded first);
+ * - replacement: started beside a hung worker (a Python thread cannot be
+ *   killed), promoted to current once READY;
+ * - retiring: a worker that was replaced; it finishes the requests it was
+ *   given and is killed once only hung ones are left (`retireeIdle`).
+ *
+ * Frames about the worker itself (READY, LOAD_ERROR, MODULES) go to the
+ * runtime's hooks, frames about a request to the request sink (the relay),
+ * with the worker they came from. The child's machine decides; this set only
+ * reports and carries out.
+ */
+import { ExitCode } from '../../protocol/exit-codes.js';
+import { WorkerTag, type FromWorker, type LoadError, type ResponseFrame, type WorkerInfo } from '../../protocol/worker-messages.js';
+import type { PythonWorker } from '../actors/python-worker.js';
+
+/** What the runtime hears; each becomes an event of the child machine. */
+export interface WorkerSetHooks {
+  /** A current worker loaded the app. */
+  ready(worker: PythonWorker, info: WorkerInfo): void;
+  /** A current worker exited before it was ready because the app cannot load (`code`: the child's exit code). */
+  loadFailed(error: LoadError, code: number): void;
+  /** A current worker exited, not for a load error; its requests wait for `failExited`. */
+  exited(code: number | null): void;
+  replacementReady(): void;
+  replacementExited(): void;
+  /** A retiring worker has no requests left that it will answer. */
+  retireeIdle(pid: number): void;
+  /** --reload=dev: source files of modules the worker imported. */
+  modules(files: string[]): void;
+  log(line: string): void;
+}
+
+/** The relay, as the set sees it. */
+export interface RequestSink {
+  /** A frame about one of the requests given to `worker`. */
+  frame(frame: ResponseFrame, worker: PythonWorker): void;
+  /** A worker takes requests now: give it those that wait for one. */
+  available(): void;
+  /** `worker` is gone: answer its requests 502. Returns how many of them were not answered yet. */
+  lost(worker: PythonWorker): number;
+}
+
+export interface WorkerExitReport {
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Its requests answered 502. */
+  failed: number;
+}
+
+/** A worker that exits 3 or 4 before READY without a LOAD_ERROR frame (say, killed mid-import). */
+function silentLoadError(code: number): LoadError {
+  const kind = code === ExitCode.ENV_ERROR ? 'environment' : 'app-load';
+  return { kind, message: `the Python worker exited with code ${code} before loading the app`, where: '', traceback: '' };
+}
+
+function isResponseFrame(msg: FromWorker): msg is ResponseFrame {
+  const tag = msg[0];
+  switch (tag) {
+    case WorkerTag.READY:
+    case WorkerTag.LOAD_ERROR:
+    case WorkerTag.MODULES:
+      return false;
+    case WorkerTag.START:
+    case WorkerTag.CHUNK:
+    case WorkerTag.END:
+    case WorkerTag.RESPONSE:
+    case WorkerTag.FILE:
+    case WorkerTag.FAIL:
+    case WorkerTag.WINDOW_BODY:
+      return true;
+    default: {
+      const unrouted: never = tag;
+      throw new Error(`worker frame with unknown tag ${String(unrouted)}`);
+    }
+  }
+}
+
+export class WorkerSet {
+  readonly #spawn: () => PythonWorker;
+  readonly #hooks: WorkerSetHooks;
+  #sink: RequestSink | null = null;
+  readonly #current: PythonWorker[] = [];
+  /** Current workers that take requests (ready, and attached by the machine). */
+  readonly #serving = new Set<PythonWorker>();
+  #replacement: PythonWorker | null = null;
+  readonly #retiring = new Set<PythonWorker>();
+  /** Requests given to each worker and not answered yet (hung ones answered 504 are not counted). */
+  readonly #given = new Map<PythonWorker, number>();
+  readonly #loadErrors = new Map<PythonWorker, LoadError>();
+  #lastExit: { worker: PythonWorker; report: WorkerExitReport } | null = null;
+  /** The READY info of the last current worker, for the child's `ready` message. */
+  info: WorkerInfo | null = null;
+
+  constructor(spawn: () => PythonWorker, hooks: WorkerSetHooks) {
+    this.#spawn = spawn;
+    this.#hooks = hooks;
+  }
+
+  /** The relay: connected once, since it is built with this set. */
+  connect(sink: RequestSink): void {
+    this.#sink = sink;
+  }
+
+  #start(): PythonWorker {
+    const w = this.#spawn();
+    w.on('message', (msg) => this.#onMessage(w, msg));
+    w.on('exit', (code, signal) => this.#onExit(w, code, signal));
+    return w;
+  }
+
+  /** Starts a current worker; it takes requests once READY and attached. */
+  start(): void {
+    this.#current.push(this.#start());
+  }
+
+  /** Ready current workers take requests from now on. */
+  attach(): void {
+    for (const w of this.#current) if (w.ready) this.#serving.add(w);
+    this.#sink?.available();
+  }
+
+  startReplacement(): void {
+    this.#replacement = this.#start();
+  }
+
+  /**
+   * The replacement takes the place of the hung current worker (the first
+   * one, while a child has one), which retires with the requests it still has.
+   */
+  promote(): void {
+    const fresh = this.#replacement;
+    this.#replacement = null;
+    if (fresh === null) return;
+    const old = this.#current.shift() ?? null;
+    if (old) this.#serving.delete(old);
+    this.#current.push(fresh);
+    this.#serving.add(fresh);
+    this.#sink?.available();
+    if (!old) return;
+    this.#retiring.add(old);
+    const left = this.givenTo(old);
+    this.#hooks.log(`worker ${fresh.pid} replaces hung worker ${old.pid}, which finishes its ${left} other request(s)`);
+    if (left === 0) this.#hooks.retireeIdle(old.pid);
+  }
+
+  killReplacement(): void {
+    this.#replacement?.kill('SIGKILL');
+    this.#replacement = null;
+  }
+
+  killRetiree(pid: number): void {
+    for (const w of this.#retiring) if (w.pid === pid) w.kill('SIGKILL');
+  }
+
+  killAll(): void {
+    for (const w of this.all()) w.kill('SIGKILL');
+  }
+
+  /** Asks the current workers to finish and exit; false when there is none. */
+  shutdown(): boolean {
+    for (const w of this.#current) w.send([WorkerTag.SHUTDOWN]);
+    return this.#current.length > 0;
+  }
+
+  /** Every worker process, whatever its role (for RSS and for killing). */
+  all(): PythonWorker[] {
+    return [...this.#current, ...(this.#replacement ? [this.#replacement] : []), ...this.#retiring];
+  }
+
+  /** The first current worker's pid (the one `stats` and `ready` report). */
+  get currentPid(): number | null {
+    return this.#current[0]?.pid ?? null;
+  }
+
+  /** True while `worker` takes new requests. */
+  isServing(worker: PythonWorker): boolean {
+    return this.#serving.has(worker);
+  }
+
+  /** The serving worker with the fewest requests, or null while none serves. */
+  pick(): PythonWorker | null {
+    let best: PythonWorker | null = null;
+    let least = Infinity;
+    for (const w of this.#serving) {
+      const n = this.#given.get(w) ?? 0;
+      if (n < least) {
+        best = w;
+        least = n;
+      }
+    }
+    return best;
+  }
+
+  give(worker: PythonWorker): void {
+    this.#given.set(worker, (this.#given.get(worker) ?? 0) + 1);
+  }
+
+  /** A request of `worker` has its answer (or was answered 504 while the app still runs it). */
+  settle(worker: PythonWorker): void {
+    const left = (this.#given.get(worker) ?? 1) - 1;
+    if (left > 0) {
+      this.#given.set(worker, left);
+      return;
+    }
+    this.#given.delete(worker);
+    if (this.#retiring.has(worker)) this.#hooks.retireeIdle(worker.pid);
+  }
+
+  givenTo(worker: PythonWorker): number {
+    return this.#given.get(worker) ?? 0;
+  }
+
+  /** Answers the requests of the current worker that exited 502; what `reportExit` then reports. */
+  failExited(): void {
+    const last = this.#lastExit;
+    if (last) last.report.failed = this.#lose(last.worker);
+  }
+
+  /** The last current worker that exited, with the requests it failed. */
+  get lastExit(): WorkerExitReport | null {
+    return this.#lastExit?.report ?? null;
+  }
+
+  #lose(worker: PythonWorker): number {
+    this.#serving.delete(worker);
+    this.#given.delete(worker);
+    return this.#sink?.lost(worker) ?? 0;
+  }
+
+  #onMessage(w: PythonWorker, msg: FromWorker): void {
+    if (isResponseFrame(msg)) {
+      this.#sink?.frame(msg, w);
+      return;
+    }
+    switch (msg[0]) {
+      case WorkerTag.READY:
+        w.ready = true;
+        if (w === this.#replacement) {
+          this.#hooks.replacementReady();
+          return;
+        }
+        this.info = msg[1];
+        this.#hooks.ready(w, msg[1]);
+        return;
+      case WorkerTag.LOAD_ERROR:
+        if (w === this.#replacement) {
+          this.#hooks.log(`the replacement worker cannot load the app: ${msg[1].message}`);
+          return;
+        }
+        this.#loadErrors.set(w, msg[1]);
+        return;
+      case WorkerTag.MODULES:
+        this.#hooks.modules(msg[1]);
+        return;
+    }
+  }
+
+  #onExit(w: PythonWorker, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#retiring.delete(w)) {
+      this.#lose(w);
+      return;
+    }
+    if (w === this.#replacement) {
+      this.#replacement = null;
+      this.#hooks.replacementExited();
+      return;
+    }
+    const i = this.#current.indexOf(w);
+    if (i < 0) return; // a replacement we killed
+    this.#current.splice(i, 1);
+    this.#serving.delete(w);
+    let error = this.#loadErrors.get(w) ?? null;
+    this.#loadErrors.delete(w);
+    if (error === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) error = silentLoadError(code);
+    if (error !== null) {
+      this.#lose(w);
+      const exitCode = code === ExitCode.ENV_ERROR || code === ExitCode.CONFIG_ERROR ? code : ExitCode.APP_LOAD_ERROR;
+      this.#hooks.loadFailed(error, exitCode);
+      return;
+    }
+    this.#lastExit = { worker: w, report: { pid: w.pid, code, signal, failed: 0 } };
+    this.#hooks.exited(code);
+  }
+}
