@@ -1,6 +1,9 @@
 /**
- * Lifecycle of a child process: start its Python worker, accept only once the
- * worker is ready, restart a dead worker, replace a hung one, drain, stop.
+ * Lifecycle of a child process: start its Python workers, accept only once
+ * they are all ready, restart a dead one (the others keep serving), replace a
+ * hung one, drain, stop. "The worker" below is the child's set of workers
+ * (one or several, src/http/worker-set.ts): WORKER_READY means every one of
+ * them is ready, and WORKER_EXIT says how many are still running.
  *
  * A hung worker (a request ran past --timeout and got 504; a Python thread
  * cannot be killed) is replaced gracefully: a replacement starts while the old
@@ -33,7 +36,8 @@ export type ChildEvent =
   | { type: 'START' }
   | { type: 'WORKER_READY' }
   | { type: 'WORKER_LOAD_ERROR'; error: LoadError; code: number }
-  | { type: 'WORKER_EXIT'; code: number | null }
+  /** One worker exited (not a load error); `remaining`: the child's workers still running. */
+  | { type: 'WORKER_EXIT'; code: number | null; remaining: number }
   | { type: 'WORKER_HUNG' }
   | { type: 'REPLACEMENT_READY' }
   | { type: 'REPLACEMENT_EXIT' }
@@ -70,6 +74,7 @@ export const childMachine = setup({
   },
   guards: {
     isListening: ({ context }) => context.listening,
+    lastWorker: ({ event }) => event.type === 'WORKER_EXIT' && event.remaining === 0,
   },
 }).createMachine({
   id: 'child',
@@ -134,6 +139,8 @@ export const childMachine = setup({
       exit: 'cancelRestart',
       on: {
         RESTART_DUE: 'startingWorker',
+        // Another of its workers: the restart already due brings both back.
+        WORKER_EXIT: { actions: ['failInflight', 'reportWorkerExit'] },
         DRAIN: { target: 'stopped', actions: 'killEverything' },
       },
     },
@@ -141,14 +148,14 @@ export const childMachine = setup({
       entry: ['stopAccepting', 'startDeadman', 'checkIdle'],
       on: {
         IDLE: 'stoppingWorker',
-        WORKER_EXIT: { target: 'stopped', actions: 'failInflight' },
+        WORKER_EXIT: [{ guard: 'lastWorker', target: 'stopped', actions: 'failInflight' }, { actions: 'failInflight' }],
         DEADMAN: { target: 'stopped', actions: 'killEverything' },
       },
     },
     stoppingWorker: {
       entry: 'shutdownWorker',
       on: {
-        WORKER_EXIT: 'stopped',
+        WORKER_EXIT: { guard: 'lastWorker', target: 'stopped' },
         DEADMAN: { target: 'stopped', actions: 'killEverything' },
       },
     },

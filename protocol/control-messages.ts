@@ -16,8 +16,10 @@ export interface ChildConfig {
   maxQueue: number;
   /** Seconds a request may run before 504 and a graceful worker replacement; 0 = off. */
   timeout: number;
-  /** Number of children the controller runs (for wsgi.multiprocess). */
+  /** Python worker processes of the whole server, --processes (for wsgi.multiprocess). */
   processes: number;
+  /** Python workers this child runs: its share of --processes. */
+  workers: number;
   /** listen(2) backlog for the inherited socket. */
   backlog: number;
   /** Address as users see it, for SERVER_NAME/SERVER_PORT. */
@@ -68,7 +70,7 @@ export interface MetricJson {
   help: string;
   type: string;
   aggregator: string;
-  values: { value: number; labels: Record<string, string | number>; metricName?: string }[];
+  values: { value: number; labels: Record<string, string | number>; metricName?: string; exemplar?: null }[];
 }
 
 /** Pushed every `statsInterval` ms and whenever the child's machine changes state. */
@@ -79,11 +81,14 @@ export interface ChildStats {
   inflight: number;
   /** Of those, the ones waiting in the child for a worker. */
   queued: number;
+  /** The first of its Python workers (null while none runs). */
   workerPid: number | null;
-  /** Bytes: the child and its Python worker. */
+  /** Bytes: the child and its Python workers. */
   rss: number;
-  /** Bytes: the Python worker alone. */
+  /** Bytes: its Python workers alone. */
   workerRss: number;
+  /** Each Python worker, whatever its role (current, replacement, retiring). */
+  workers: { pid: number; rss: number }[];
   /** The child machine's state (leaf path, `_`-joined: `serving`, `restartingWorker`). */
   state: string;
   /** Responses by status class ('1xx' … '5xx'). */

@@ -11,7 +11,7 @@ import { workerOptions } from './actors/python-worker.js';
 import { machinesCommand } from './commands/machines.js';
 import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs } from './config/parse-args.js';
-import { listenAddress, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
+import { frontCount, listenAddress, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
 import { ConfigError, SpawningError } from './errors.js';
 import { connectionOptions, defaultNodeName } from './fleet/connection.js';
 import { runFleetCommand } from './fleet/cli.js';
@@ -134,8 +134,9 @@ async function main(argv: string[]): Promise<number> {
     handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
+  const fronts = frontCount(settings.processes, settings.fronts);
   const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker})`);
+  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
@@ -170,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
       const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
       member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
     },
-    processes: settings.processes,
+    processes: fronts,
     deadmanTimeout: settings.deadmanTimeout,
     pidfile,
     log,
@@ -184,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
       maxQueue: settings.maxQueue,
       timeout: settings.timeout,
       processes: settings.processes,
+      workers: 1,
       backlog: settings.backlog,
       host: socket.unixPath ? 'localhost' : socket.host,
       port: socket.port,

@@ -11,6 +11,7 @@ export interface Settings {
   port: number;
   bind: string | null;
   processes: number;
+  fronts: number | null;
   threads: number;
   green: 'gevent' | 'eventlet';
   maxGreen: number;
@@ -132,7 +133,8 @@ export const SETTINGS: readonly Setting[] = [
       return raw;
     },
   }),
-  def({ key: 'processes', flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of child processes.', parse: integer(1, 1024) }),
+  def({ key: 'processes', flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of Python worker processes.', parse: integer(1, 1024) }),
+  def({ key: 'fronts', flags: ['--fronts'], meta: 'N', section: 'Server', default: null, describe: 'Node HTTP front processes sharing the Python workers (default: one per two workers, at most one per two cores).', parse: integer(1, 1024) }),
   def({
     key: 'threads',
     flags: ['--threads'],

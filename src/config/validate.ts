@@ -1,5 +1,6 @@
 /** Checks that need more than one flag, or the file system, before anything starts. */
 import { accessSync, constants, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, PythonEnvError } from '../errors.js';
 import type { ParsedArgs } from './parse-args.js';
@@ -74,4 +75,15 @@ export function validateStatusPort(parsed: ParsedArgs, listen: Listen): void {
   const { statusPort } = parsed.settings;
   if (statusPort === null || statusPort === 0 || listen.kind !== 'tcp' || listen.port === 0) return;
   if (statusPort === listen.port) throw new ConfigError(`--status-port ${statusPort} is the port the application is served on; choose another port for the status service`);
+}
+
+/**
+ * Node fronts for `processes` Python workers: as given (never more than the
+ * workers), else one per two workers and at most one per two cores, since a
+ * front and a worker cost about the same per request (ARCHITECTURE.md "Fronts
+ * and workers").
+ */
+export function frontCount(processes: number, given: number | null, cores = availableParallelism()): number {
+  if (given !== null) return Math.min(given, processes);
+  return Math.max(1, Math.min(Math.ceil(processes / 2), Math.floor(cores / 2)));
 }

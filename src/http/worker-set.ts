@@ -3,8 +3,8 @@
  * how many requests each was given, and where each frame they send goes.
  *
  * Roles:
- * - current: started by the child and serving once READY and attached (one
- *   today; `pick` already chooses among several, the least loaded first);
+ * - current: the child's `size` workers, each serving once READY and
+ *   attached; `pick` gives a request to the least loaded;
  * - replacement: started beside a hung worker (a Python thread cannot be
  *   killed), promoted to current once READY;
  * - retiring: a worker that was replaced; it finishes the requests it was
@@ -21,12 +21,12 @@ import type { PythonWorker } from '../actors/python-worker.js';
 
 /** What the runtime hears; each becomes an event of the child machine. */
 export interface WorkerSetHooks {
-  /** A current worker loaded the app. */
-  ready(worker: PythonWorker, info: WorkerInfo): void;
+  /** Every current worker has loaded the app. */
+  ready(): void;
   /** A current worker exited before it was ready because the app cannot load (`code`: the child's exit code). */
   loadFailed(error: LoadError, code: number): void;
-  /** A current worker exited, not for a load error; its requests wait for `failExited`. */
-  exited(code: number | null): void;
+  /** A current worker exited, not for a load error; its requests wait for `failExited`. `remaining`: current workers still running. */
+  exited(code: number | null, remaining: number): void;
   replacementReady(): void;
   replacementExited(): void;
   /** A retiring worker has no requests left that it will answer. */
@@ -85,6 +85,8 @@ function isResponseFrame(msg: FromWorker): msg is ResponseFrame {
 export class WorkerSet {
   readonly #spawn: () => PythonWorker;
   readonly #hooks: WorkerSetHooks;
+  /** How many current workers the child runs. */
+  readonly size: number;
   #sink: RequestSink | null = null;
   readonly #current: PythonWorker[] = [];
   /** Current workers that take requests (ready, and attached by the machine). */
@@ -95,12 +97,15 @@ export class WorkerSet {
   readonly #given = new Map<PythonWorker, number>();
   readonly #loadErrors = new Map<PythonWorker, LoadError>();
   #lastExit: { worker: PythonWorker; report: WorkerExitReport } | null = null;
+  /** The worker a replacement will take the place of (the one with a hung request). */
+  #hung: PythonWorker | null = null;
   /** The READY info of the last current worker, for the child's `ready` message. */
   info: WorkerInfo | null = null;
 
-  constructor(spawn: () => PythonWorker, hooks: WorkerSetHooks) {
+  constructor(spawn: () => PythonWorker, hooks: WorkerSetHooks, size = 1) {
     this.#spawn = spawn;
     this.#hooks = hooks;
+    this.size = size;
   }
 
   /** The relay: connected once, since it is built with this set. */
@@ -115,9 +120,9 @@ export class WorkerSet {
     return w;
   }
 
-  /** Starts a current worker; it takes requests once READY and attached. */
-  start(): void {
-    this.#current.push(this.#start());
+  /** Starts current workers until there are `size`; each takes requests once READY and attached. */
+  fill(): void {
+    while (this.#current.length < this.size) this.#current.push(this.#start());
   }
 
   /** Ready current workers take requests from now on. */
@@ -126,19 +131,23 @@ export class WorkerSet {
     this.#sink?.available();
   }
 
+  /** `worker` has a request past --timeout: the next replacement takes its place. */
+  hung(worker: PythonWorker): void {
+    this.#hung = worker;
+  }
+
   startReplacement(): void {
     this.#replacement = this.#start();
   }
 
-  /**
-   * The replacement takes the place of the hung current worker (the first
-   * one, while a child has one), which retires with the requests it still has.
-   */
+  /** The replacement takes the place of the hung worker, which retires with the requests it still has. */
   promote(): void {
     const fresh = this.#replacement;
     this.#replacement = null;
     if (fresh === null) return;
-    const old = this.#current.shift() ?? null;
+    const i = this.#hung === null ? -1 : this.#current.indexOf(this.#hung);
+    const old = i >= 0 ? this.#current.splice(i, 1)[0]! : null;
+    this.#hung = null;
     if (old) this.#serving.delete(old);
     this.#current.push(fresh);
     this.#serving.add(fresh);
@@ -246,8 +255,8 @@ export class WorkerSet {
           this.#hooks.replacementReady();
           return;
         }
-        this.info = msg[1];
-        this.#hooks.ready(w, msg[1]);
+        this.info ??= msg[1];
+        if (this.#current.length === this.size && this.#current.every((c) => c.ready)) this.#hooks.ready();
         return;
       case WorkerTag.LOAD_ERROR:
         if (w === this.#replacement) {
@@ -286,6 +295,6 @@ export class WorkerSet {
       return;
     }
     this.#lastExit = { worker: w, report: { pid: w.pid, code, signal, failed: 0 } };
-    this.#hooks.exited(code);
+    this.#hooks.exited(code, this.#current.length);
   }
 }

@@ -9,7 +9,7 @@ import { childMachine } from '../../machines/child.js';
 import { leafStates } from '../../machines/diagram.js';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
-import { totalRss } from '../actors/process-memory.js';
+import { rssByPid } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
@@ -18,14 +18,13 @@ import { listenFront, type Front } from '../http/http-front.js';
 import { ConnectionBalance } from '../http/connection-balance.js';
 import { RequestRelay } from '../http/request-relay.js';
 import { WorkerSet } from '../http/worker-set.js';
-import { startInspector } from '../status/inspector.js';
 import { RequestMetrics } from '../status/request-metrics.js';
 
 const CONTROL_FD = 3;
 const LISTEN_FD = 4;
 const HEALTHY_AFTER_MS = 10_000;
 
-function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): void {
+async function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`spawning: child ${process.pid}: ${line}\n`);
   const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
   let restartTimer: NodeJS.Timeout | undefined;
@@ -40,13 +39,13 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   const workers = new WorkerSet(() => new PythonWorker(config), {
     ready: () => actor.send({ type: 'WORKER_READY' }),
     loadFailed: (error, code) => actor.send({ type: 'WORKER_LOAD_ERROR', error, code }),
-    exited: (code) => actor.send({ type: 'WORKER_EXIT', code }),
+    exited: (code, remaining) => actor.send({ type: 'WORKER_EXIT', code, remaining }),
     replacementReady: () => actor.send({ type: 'REPLACEMENT_READY' }),
     replacementExited: () => actor.send({ type: 'REPLACEMENT_EXIT' }),
     retireeIdle: (pid) => actor.send({ type: 'RETIREE_IDLE', pid }),
     modules: (files) => control.send({ t: 'modules', files }),
     log,
-  });
+  }, config.workers);
   const metrics = new RequestMetrics();
   const relay = new RequestRelay(
     {
@@ -59,7 +58,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
       },
       keepalive: config.keepalive,
       maxBodySize: config.maxBodySize,
-      concurrency: config.threads === 0 ? config.maxGreen : config.threads,
+      concurrency: (config.threads === 0 ? config.maxGreen : config.threads) * config.workers,
       maxQueue: config.maxQueue,
       timeoutMs: config.timeout * 1000,
       accessLog,
@@ -69,6 +68,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
       shedConnection: (socket) => balance.shed(socket),
       onTimeout: (w, method, path) => {
         const replace = workers.isServing(w) && actor.getSnapshot().matches('serving');
+        if (replace) workers.hung(w);
         const what = replace ? `replacing worker ${w.pid}` : `worker ${w.pid} is being replaced or stopped already`;
         log(`${method} ${path} ran past --timeout ${config.timeout} s: 504; ${what}`);
         if (replace) actor.send({ type: 'WORKER_HUNG' });
@@ -78,11 +78,14 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
     workers,
   );
 
-  const inspector = config.inspect ? startInspector(config.inspect, (line) => process.stderr.write(`${line} (child ${process.pid})\n`)) : null;
+  // Loaded only with --inspect: the inspector and its WebSocket client weigh about 15 MB in every child.
+  const inspector = config.inspect
+    ? (await import('../status/inspector.js')).startInspector(config.inspect, (line) => process.stderr.write(`${line} (child ${process.pid})\n`))
+    : null;
   const actor = createActor(
     childMachine.provide({
       actions: {
-        spawnWorker: () => workers.start(),
+        spawnWorker: () => workers.fill(),
         spawnReplacement: () => workers.startReplacement(),
         swapWorker: () => workers.promote(),
         killReplacement: () => workers.killReplacement(),
@@ -127,7 +130,7 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
           if (relay.inflight === 0 && balance.connections === 0) actor.send({ type: 'IDLE' });
         },
         shutdownWorker: () => {
-          if (!workers.shutdown()) actor.send({ type: 'WORKER_EXIT', code: null });
+          if (!workers.shutdown()) actor.send({ type: 'WORKER_EXIT', code: null, remaining: 0 });
         },
         killEverything: () => {
           workers.killAll();
@@ -167,7 +170,9 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
   // Pushed, never polled: the controller answers status requests from the last report,
   // so a stuck child cannot stall them (it is shown as unresponsive instead).
   const pushStats = async (): Promise<void> => {
-    const workerRss = await totalRss(workers.all().map((w) => w.pid));
+    const rss = await rssByPid(workers.all().map((w) => w.pid));
+    let workerRss = 0;
+    for (const n of rss.values()) workerRss += n;
     control.send({
       t: 'stats',
       requests: relay.requests,
@@ -175,9 +180,10 @@ function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChi
       workerPid: workers.currentPid,
       rss: process.memoryUsage.rss() + workerRss,
       workerRss,
+      workers: [...rss].map(([pid, bytes]) => ({ pid, rss: bytes })),
       state: leafStates(actor.getSnapshot().value).join(' '),
       responses: metrics.responses,
-      metrics: await metrics.json(),
+      metrics: metrics.json(),
       connections: balance.report(),
       ...relay.counters(),
     });
@@ -209,7 +215,10 @@ function main(): void {
       process.stderr.write(`spawning: child ${process.pid}: expected a start message, got ${msg.t}\n`);
       process.exit(ExitCode.CRASH);
     }
-    startChild(msg.config, control);
+    startChild(msg.config, control).catch((err: unknown) => {
+      process.stderr.write(`spawning: child ${process.pid}: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(ExitCode.CRASH);
+    });
   });
   control.on('close', () => {
     if (!started) process.exit(ExitCode.OK);

@@ -56,6 +56,7 @@ export interface ControllerOptions {
   maxAge: number | null;
   socket: ListenSocket;
   childConfig: ChildConfig;
+  /** Children (HTTP fronts) to run; each runs its share of `childConfig.processes` Python workers. */
   processes: number;
   deadmanTimeout: number;
   pidfile: Pidfile | null;
@@ -75,6 +76,16 @@ export function describeLoadError(error: LoadError, code: number, app: string): 
   return new AppLoadError(`cannot load app '${app}': ${loadErrorLine(error)}`);
 }
 
+/**
+ * Python workers of the child in `slot`: `workers` spread over `fronts`, the
+ * first slots taking the remainder; a slot added by TTIN gets as many as the first.
+ */
+export function workersOfSlot(slot: number, workers: number, fronts: number): number {
+  const base = Math.floor(workers / fronts);
+  const extra = workers % fronts;
+  return base + (slot < extra || (slot >= fronts && extra > 0) ? 1 : 0);
+}
+
 /** Runs until the controller stops; resolves with the exit code. */
 export function runController(opts: ControllerOptions): Promise<number> {
   const { socket, childConfig, log } = opts;
@@ -91,7 +102,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
       controllerMachine.provide({
         actions: {
           spawnChild: (_, { id, slot, generation }) => {
-            const child = new ChildHandle(id, slot, generation, socket.fd, childConfig);
+            const workers = workersOfSlot(slot, childConfig.processes, opts.processes);
+            const child = new ChildHandle(id, slot, generation, socket.fd, { ...childConfig, workers });
             children.set(id, child);
             opts.observer?.childSpawned(id, slot, generation, child.pid);
             opts.events?.emit('child-started', id, slot, generation, child.pid);

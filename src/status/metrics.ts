@@ -38,7 +38,7 @@ export class MetricsExporter {
         for (const c of store.children.values()) {
           if (!c.stats) continue;
           this.set({ role: 'child', slot: String(c.slot), pid: String(c.pid) }, c.stats.rss - c.stats.workerRss);
-          if (c.stats.workerPid !== null) this.set({ role: 'worker', slot: String(c.slot), pid: String(c.stats.workerPid) }, c.stats.workerRss);
+          for (const w of c.stats.workers) this.set({ role: 'worker', slot: String(c.slot), pid: String(w.pid) }, w.rss);
         }
       },
     });

@@ -55,6 +55,8 @@ export interface ChildJson {
   requests_per_second: number;
   rss_bytes: number;
   worker_rss_bytes: number;
+  /** Each Python worker of the child. */
+  workers: { pid: number; rss_bytes: number }[];
   connections: number;
   shed: number;
   timed_out: number;
@@ -125,6 +127,7 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
       requests_per_second: round(perSecond, 1),
       rss_bytes: stats?.rss ?? 0,
       worker_rss_bytes: stats?.workerRss ?? 0,
+      workers: (stats?.workers ?? []).map((w) => ({ pid: w.pid, rss_bytes: w.rss })),
       connections: stats?.connections ?? 0,
       shed: stats?.shed ?? 0,
       timed_out: stats?.timedOut ?? 0,

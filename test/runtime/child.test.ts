@@ -16,7 +16,8 @@ import { openListenSocket, type ListenSocket } from '../../src/actors/listen-soc
 import { FramedChannel } from '../../src/ipc/framed-channel.js';
 import { CHILD_ENTRY, PYTHON_PACKAGE_DIR } from '../../src/paths.js';
 import { Connection, exchange, parseResponses, responsesComplete } from '../helpers/http.js';
-import { FIXTURES_DIR, VENV_PYTHON } from '../helpers/repo.js';
+import { testChildConfig } from '../helpers/child-config.js';
+import { FIXTURES_DIR } from '../helpers/repo.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'spawning-child-test-'));
@@ -43,37 +44,7 @@ let serial = 0;
 async function startChild(overrides: Partial<ChildConfig> = {}): Promise<RunningChild> {
   const listen = await openListenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, path: null }, 128);
   const accessLog = path.join(TMP, `access-${++serial}.log`);
-  const config: ChildConfig = {
-    args: ['child_apps.app'],
-    factory: 'spawning.wsgi_factory.config_factory',
-    python: VENV_PYTHON,
-    threads: 4,
-    green: 'gevent',
-    maxGreen: 1000,
-    maxQueue: 1024,
-    timeout: 0,
-    processes: 1,
-    backlog: 128,
-    host: '127.0.0.1',
-    port: listen.port,
-    unixPath: null,
-    keepalive: true,
-    keepaliveTimeout: 5,
-    headersTimeout: 10,
-    maxHeaderSize: 8192,
-    maxBodySize: MAX_BODY,
-    accessLog,
-    deadmanTimeout: 10,
-    statsInterval: 100,
-    reload: null,
-    pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
-    inspect: null,
-    coverageDir: null,
-    forwardedAllowIps: ['127.0.0.1'],
-    scriptName: '',
-    accessLogFormat: null,
-    ...overrides,
-  };
+  const config = testChildConfig({ port: listen.port, maxBodySize: MAX_BODY, accessLog, ...overrides });
   const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -84,7 +84,7 @@ function renderChildren(s) {
     const cls = [!c.responsive ? 'unresponsive' : '', c.generation < s.generation ? 'old-generation' : ''].join(' ').trim();
     const state = c.responsive ? c.state : 'unresponsive';
     return el('tr', { class: cls, 'data-child': String(c.id) },
-      el('td', {}, String(c.slot)), el('td', {}, String(c.id)), el('td', {}, String(c.pid)), el('td', {}, String(c.worker_pid ?? '–')),
+      el('td', {}, String(c.slot)), el('td', {}, String(c.id)), el('td', {}, String(c.pid)), el('td', {}, c.workers?.length ? c.workers.map((w) => w.pid).join(', ') : String(c.worker_pid ?? '–')),
       el('td', {}, String(c.generation)),
       el('td', {}, el('span', { class: `badge ${c.responsive ? c.state : 'bad'}` }, state)),
       el('td', {}, c.machine_state ?? '–'),
