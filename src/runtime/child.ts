@@ -7,6 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type stream from 'node:stream';
 import { createActor } from 'xstate';
+import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
 import { childMachine } from '../../machines/child.js';
 import { leafStates } from '../../machines/diagram.js';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
@@ -25,7 +26,6 @@ import { RequestMetrics } from '../status/request-metrics.js';
 
 const CONTROL_FD = 3;
 const LISTEN_FD = 4;
-const HEALTHY_AFTER_MS = 10_000;
 
 /** Status line for a request Node's parser rejected; null when there is no one to answer. */
 function clientErrorStatus(code: string | undefined): string | null {

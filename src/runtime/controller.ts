@@ -4,6 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
+import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
 import { controllerMachine, type ReplaceReason } from '../../machines/controller.js';
 import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
 import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
@@ -17,7 +18,6 @@ import type { Inspect } from '../status/inspector.js';
 import { AppLoadError, ConfigError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
-const HEALTHY_AFTER_MS = 10_000;
 const SAMPLE_INTERVAL_MS = 500;
 
 
