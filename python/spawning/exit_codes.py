@@ -5,3 +5,5 @@ CRASH = 1
 CONFIG_ERROR = 2
 APP_LOAD_ERROR = 3
 ENV_ERROR = 4
+# `spawning fleet ...` only (no Python exits with it): here so the two tables stay the same.
+FLEET_ERROR = 5
