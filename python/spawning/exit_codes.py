@@ -1,4 +1,4 @@
-"""Exit codes shared with protocol/exit-codes.ts."""
+"""Exit codes shared with protocol/exit-codes.ts (test/protocol/shared-constants.test.ts compares them)."""
 
 OK = 0
 CRASH = 1
