@@ -13,7 +13,7 @@
  * children are ready; if one cannot load the app, the new ones drain and the
  * old generation keeps serving.
  */
-import { assign, enqueueActions, setup } from 'xstate';
+import { assign, enqueueActions, setup, type Actor } from 'xstate';
 import { backoff } from './backoff.js';
 import type { LoadError } from '../protocol/worker-messages.js';
 
@@ -383,3 +383,5 @@ export const controllerMachine = setup({
 });
 
 export type ControllerMachine = typeof controllerMachine;
+/** The running controller, as the status service and the fleet see it (and the runtime drives it). */
+export type ControllerActor = Actor<ControllerMachine>;

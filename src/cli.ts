@@ -1,8 +1,8 @@
 /** `spawning [options] module.app [middleware ...]` */
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { controllerNotices } from '../machines/controller-notices.js';
 import { probeFactoryConfig } from './actors/config-probe.js';
 import { openListenSocket } from './actors/listen-socket.js';
 import { Pidfile } from './actors/pidfile.js';
@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
   validateStatusPort(parsed, address);
   const socket = await openListenSocket(address, settings.backlog);
   undoOnError.push(() => socket.close());
-  const lifecycle = new EventEmitter();
+  const lifecycle = controllerNotices();
   const inspector = settings.inspect ? startInspector(settings.inspect, log) : null;
   undoOnError.push(() => inspector?.stop());
   const store = new StatusStore(STATS_INTERVAL_MS * 4);
@@ -153,12 +153,12 @@ async function main(argv: string[]): Promise<number> {
   }
   reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
   store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${perWorker} on ${socket.url}`);
+  observeController(store, lifecycle);
   // The fleet sees the controller through one FleetNodeSource, made when it starts.
   let member: FleetMember | null = null;
   const code = await runController({
     socket,
-    events: lifecycle,
-    observer: observeController(store, lifecycle),
+    notices: lifecycle,
     inspect: inspector?.inspect,
     maxMemory: settings.maxMemory,
     maxAge: settings.maxAge,

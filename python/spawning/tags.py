@@ -1,4 +1,9 @@
-"""Message tags of the worker channel; the same numbers as protocol/worker-messages.ts."""
+"""Message tags of the worker channel and its limits.
+
+The same names and numbers as protocol/worker-messages.ts (WorkerTag,
+INITIAL_WINDOW) and protocol/frame-codec.ts (MAX_FRAME);
+test/protocol/shared-constants.test.ts fails when they differ.
+"""
 
 # child -> worker
 REQUEST = 1

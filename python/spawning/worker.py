@@ -85,7 +85,8 @@ class Worker:
     """Dispatches the child's frames to requests and runs them."""
 
     def __init__(self, channel: Channel, app: WsgiApp, options: dict[str, Any]) -> None:
-        from .wsgi import FileWrapper, Flow, Request, Responder
+        from .flow import Flow
+        from .wsgi import FileWrapper, Request, Responder
 
         self.channel = channel
         self.threads = int(options.get("threads", 1))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-import threading
 import traceback
 from types import TracebackType
 from typing import Any, Callable, Iterable, Iterator, Optional, Tuple, Type
 
 from . import tags
 from .channel import Channel
+from .flow import Flow
 from .log import log
 from .wsgi_input import ClientDisconnected, EmptyInput, WsgiInput
 
@@ -33,32 +33,6 @@ _NO_BODY_STATUS = ("1", "204", "304")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _STATUS = re.compile(r"[1-9][0-9]{2} [^\r\n]*")
-
-
-class Flow:
-    """Where requests wait: for body bytes, for response credit.
-
-    With a pool, waiting is a condition variable the reader thread notifies.
-    Inline (one thread), waiting means pumping the channel reader until the
-    condition holds; frames for other requests are queued by the dispatcher.
-    """
-
-    def __init__(self, channel: Channel, pump: Callable[[], bool] | None) -> None:
-        self.cond = threading.Condition()
-        self._channel = channel
-        self._pump = pump
-
-    def wait_for(self, predicate: Callable[[], bool]) -> None:
-        if self._pump is not None:
-            while not predicate():
-                if not self._pump():
-                    return
-        else:
-            with self.cond:
-                self.cond.wait_for(predicate)
-
-    def grant_body(self, request_id: int, n: int) -> None:
-        self._channel.send([tags.WINDOW_BODY, request_id, n])
 
 
 class FileWrapper:

@@ -9,14 +9,22 @@ worker grants everything received so far, so a big read cannot deadlock.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, Protocol
 
+from .flow import Flow
 from .tags import INITIAL_WINDOW
 
-if TYPE_CHECKING:
-    from .wsgi import Flow, Request
-
 _GRANT_BATCH = INITIAL_WINDOW // 4
+
+
+class BodyOwner(Protocol):
+    """What the input reads of its request (``spawning.wsgi.Request``), which imports this module."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def aborted(self) -> bool: ...
 
 
 class ClientDisconnected(OSError):
@@ -27,7 +35,7 @@ class ClientDisconnected(OSError):
 class WsgiInput:
     __slots__ = ("_req", "_flow", "_buf", "_eof", "_received", "_consumed", "_granted")
 
-    def __init__(self, req: Request, flow: Flow, has_body: bool) -> None:
+    def __init__(self, req: BodyOwner, flow: Flow, has_body: bool) -> None:
         self._req = req
         self._flow = flow
         self._buf = bytearray()
@@ -147,7 +155,7 @@ class EmptyInput:
 
     __slots__ = ("_req",)
 
-    def __init__(self, req: Request) -> None:
+    def __init__(self, req: BodyOwner) -> None:
         self._req = req
 
     def _check(self) -> None:

@@ -1,12 +1,13 @@
 /**
  * What the fleet needs from a controller, and its one implementation over the
- * controller runtime (its actor and lifecycle events). The status service can
- * implement the same interface from its own snapshot instead.
+ * controller's actor and its notices (machines/controller-notices.ts). The
+ * status service can implement the same interface from its own snapshot instead.
  */
 import { EventEmitter } from 'node:events';
+import type { ControllerActor } from '../../machines/controller.js';
+import type { ControllerNotices } from '../../machines/controller-notices.js';
 import type { FleetEvent, NodeReport, NodeState } from '../../protocol/fleet-messages.js';
-import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
-import type { ControllerActor } from '../runtime/controller.js';
+import { loadErrorLine } from '../../protocol/worker-messages.js';
 import type { StatusStore } from '../status/status-store.js';
 
 /** A node's report without the fields the fleet member adds (node, fleet, host, timestamps). */
@@ -32,8 +33,8 @@ export interface FleetNodeSource {
 
 export interface ControllerSourceOptions {
   actor: ControllerActor;
-  /** The controller's `events` emitter. */
-  lifecycle: EventEmitter;
+  /** The controller's notices. */
+  lifecycle: ControllerNotices;
   /** The status store: requests/s and memory come from the children's reports kept there. */
   store: StatusStore;
   /** Called when the fleet drains this host (the status service turns /healthz 503). */
@@ -50,14 +51,25 @@ export function controllerNodeSource(opts: ControllerSourceOptions): FleetNodeSo
   let draining = false;
   const emit = (e: NodeEvent): void => void events.emit('fleet-event', e);
 
-  lifecycle.on('child-started', (child: number, slot: number, generation: number, pid: number) => emit({ t: 'child-started', child, slot, generation, pid }));
-  lifecycle.on('child-exited', (child: number, pid: number, code: number | null, signal: string | null) => {
-    emit({ t: 'child-exited', child, pid, code, signal });
+  lifecycle.subscribe((n) => {
+    switch (n.type) {
+      case 'child-started':
+        return emit({ t: 'child-started', child: n.id, slot: n.slot, generation: n.generation, pid: n.pid });
+      case 'child-exited':
+        return emit({ t: 'child-exited', child: n.id, pid: n.pid, code: n.code, signal: n.signal });
+      case 'reload-started':
+        return emit({ t: 'reload-started', generation: n.generation });
+      case 'reloaded':
+        return emit({ t: 'reloaded', generation: n.generation });
+      case 'reload-failed':
+        return emit({ t: 'reload-failed', generation: n.generation, error: n.error ? loadErrorLine(n.error) : null });
+      case 'replaced':
+        return emit({ t: 'evicted', child: n.oldId, replacement: n.newId, reason: n.reason, ok: n.ok });
+      default:
+        // The children's reports are the status service's; the fleet publishes lifecycle only.
+        return;
+    }
   });
-  lifecycle.on('reload-started', (generation: number) => emit({ t: 'reload-started', generation }));
-  lifecycle.on('reloaded', (generation: number) => emit({ t: 'reloaded', generation }));
-  lifecycle.on('reload-failed', (generation: number, error: LoadError | null) => emit({ t: 'reload-failed', generation, error: error ? loadErrorLine(error) : null }));
-  lifecycle.on('replaced', (child: number, replacement: number, reason: 'memory' | 'age', ok: boolean) => emit({ t: 'evicted', child, replacement, reason, ok }));
 
   const state = (): NodeState => {
     const s = actor.getSnapshot();
@@ -99,17 +111,16 @@ export function controllerNodeSource(opts: ControllerSourceOptions): FleetNodeSo
         }
         // Ours is the first reload to start after the request: one already running may have imported the old code.
         let mine: number | null = null;
-        const started = (generation: number): void => {
-          if (mine === null) mine = generation;
-        };
-        const finished = (outcome: (generation: number, error?: LoadError | null) => ReloadOutcome) => (generation: number, error?: LoadError | null) => {
-          if (mine === null || generation !== mine) return;
-          lifecycle.off('reload-started', started).off('reloaded', ok).off('reload-failed', failed);
-          resolve(outcome(generation, error));
-        };
-        const ok = finished((generation) => ({ ok: true, generation }));
-        const failed = finished((generation, error) => ({ ok: false, generation, error: error ? loadErrorLine(error) : 'the new children exited before they were ready' }));
-        lifecycle.on('reload-started', started).on('reloaded', ok).on('reload-failed', failed);
+        const unsubscribe = lifecycle.subscribe((n) => {
+          if (n.type === 'reload-started') {
+            if (mine === null) mine = n.generation;
+            return;
+          }
+          if ((n.type !== 'reloaded' && n.type !== 'reload-failed') || n.generation !== mine) return;
+          unsubscribe();
+          if (n.type === 'reloaded') resolve({ ok: true, generation: n.generation });
+          else resolve({ ok: false, generation: n.generation, error: n.error ? loadErrorLine(n.error) : 'the new children exited before they were ready' });
+        });
         log('spawning: fleet: reload requested');
         actor.send({ type: 'RELOAD' });
       }),

@@ -5,7 +5,25 @@
  * Values that come from the client are escaped (quotes, backslashes and
  * control characters), so a crafted header cannot forge a log line.
  */
-import type { AccessRecord } from './access-log.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Environ, HeaderList } from '../../protocol/worker-messages.js';
+
+/** One request as the access log sees it; every format, the default one included, reads only this. */
+export interface AccessRecord {
+  remoteAddr: string;
+  method: string;
+  url: string;
+  httpVersion: string;
+  status: number;
+  bytes: number;
+  referer: string | undefined;
+  userAgent: string | undefined;
+  seconds: number;
+  /** For --access-log-format's %({name}i)s, %({name}o)s and %({key}e)s atoms. */
+  requestHeaders?: IncomingHttpHeaders;
+  responseHeaders?: HeaderList;
+  environ?: Environ;
+}
 
 type Part = string | ((r: AccessRecord, time: string) => string);
 

@@ -6,28 +6,13 @@
  * child behind a slow log reader. Lines of one event-loop turn share a write.
  */
 import fs from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
-import type { Environ, HeaderList } from '../../protocol/worker-messages.js';
-import { compileAccessLogFormat } from './access-log-format.js';
+import { compileAccessLogFormat, type AccessRecord } from './access-log-format.js';
+
+// Callers build records for AccessLog.write; they need not know the formats module defines them.
+export type { AccessRecord };
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number): string => (n < 10 ? '0' + n : String(n));
-
-export interface AccessRecord {
-  remoteAddr: string;
-  method: string;
-  url: string;
-  httpVersion: string;
-  status: number;
-  bytes: number;
-  referer: string | undefined;
-  userAgent: string | undefined;
-  seconds: number;
-  /** For --access-log-format's %({name}i)s, %({name}o)s and %({key}e)s atoms. */
-  requestHeaders?: IncomingHttpHeaders;
-  responseHeaders?: HeaderList;
-  environ?: Environ;
-}
 
 /** `[23/Nov/2026:07:40:00 +0000]`, computed once per second. */
 function apacheTime(date: Date): string {

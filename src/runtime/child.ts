@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { createActor } from 'xstate';
+import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
 import { childMachine } from '../../machines/child.js';
 import { leafStates } from '../../machines/diagram.js';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
@@ -22,7 +23,6 @@ import { RequestMetrics } from '../status/request-metrics.js';
 
 const CONTROL_FD = 3;
 const LISTEN_FD = 4;
-const HEALTHY_AFTER_MS = 10_000;
 
 async function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`spawning: child ${process.pid}: ${line}\n`);

@@ -2,11 +2,12 @@
  * The controller process: binds the socket, then drives machines/controller.ts
  * with real children, timers and signals. Signal handlers only send events.
  */
-import type { EventEmitter } from 'node:events';
 import { createActor } from 'xstate';
-import { controllerMachine, type ReplaceReason } from '../../machines/controller.js';
+import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
+import { controllerMachine, type ControllerActor } from '../../machines/controller.js';
+import type { ControllerNoticeStream } from '../../machines/controller-notices.js';
 import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
-import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
+import type { ChildConfig } from '../../protocol/control-messages.js';
 import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import { ConnectionShares } from '../http/connection-balance.js';
@@ -17,35 +18,16 @@ import type { Inspect } from '../status/inspector.js';
 import { AppLoadError, ConfigError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
 
-const HEALTHY_AFTER_MS = 10_000;
 const SAMPLE_INTERVAL_MS = 500;
 
-
-export type ControllerActor = ReturnType<typeof createActor<typeof controllerMachine>>;
-
-/** What the status service hears of the children; every call is a report, none is a request. */
-export interface ControllerObserver {
-  childSpawned(id: number, slot: number, generation: number, pid: number): void;
-  childReady(id: number): void;
-  childStats(id: number, stats: ChildStats): void;
-  /** `unexpected`: it was not draining (a crash); `how`: "code N" or the signal. */
-  childExited(id: number, unexpected: boolean, how: string): void;
-  workerExited(id: number, pid: number, how: string, failed: number): void;
-  evicting(reason: ReplaceReason, why: string, figures: Record<string, number>): void;
-}
+// runController's callers get the actor in onStart; the type itself belongs to the machine.
+export type { ControllerActor };
 
 export interface ControllerOptions {
-  /** Telemetry for the status service. */
-  observer?: ControllerObserver;
   /** --inspect: receives the controller actor's events. */
   inspect?: Inspect;
-  /**
-   * Lifecycle events, for the reloader, the status service and the fleet:
-   * 'reload-started' (generation), 'reloaded' (generation), 'reload-failed' (generation, error),
-   * 'replaced' (oldId, newId, reason, ok), 'child-started' (id, slot, generation, pid),
-   * 'child-exited' (id, pid, code, signal). Per-child telemetry goes to `observer`.
-   */
-  events?: EventEmitter;
+  /** Where the controller publishes its lifecycle and its children's reports (machines/controller-notices.ts). */
+  notices: ControllerNoticeStream;
   /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
   onStart?: (actor: ControllerActor) => void;
   /** Source files a worker reported (--reload=dev). */
@@ -89,6 +71,7 @@ export function workersOfSlot(slot: number, workers: number, fronts: number): nu
 /** Runs until the controller stops; resolves with the exit code. */
 export function runController(opts: ControllerOptions): Promise<number> {
   const { socket, childConfig, log } = opts;
+  const { notices } = opts;
   const children = new Map<number, ChildHandle>();
   const samples = new Map<number, ChildSample>();
   /** The last few replacements, for the eviction policy's back-off after a futile one. */
@@ -105,20 +88,19 @@ export function runController(opts: ControllerOptions): Promise<number> {
             const workers = workersOfSlot(slot, childConfig.processes, opts.processes);
             const child = new ChildHandle(id, slot, generation, socket.fd, { ...childConfig, workers });
             children.set(id, child);
-            opts.observer?.childSpawned(id, slot, generation, child.pid);
-            opts.events?.emit('child-started', id, slot, generation, child.pid);
+            notices.publish({ type: 'child-started', id, slot, generation, pid: child.pid });
             let healthy: NodeJS.Timeout | undefined;
             child.on('message', (msg) => {
               switch (msg.t) {
                 case 'ready':
                   samples.set(id, { id, rss: 0, initialRss: 0, readyAt: Date.now() });
                   healthy = setTimeout(() => actor.send({ type: 'CHILD_HEALTHY', slot }), HEALTHY_AFTER_MS);
-                  opts.observer?.childReady(id);
+                  notices.publish({ type: 'child-ready', id });
                   actor.send({ type: 'CHILD_READY', id });
                   return;
                 case 'stats': {
                   const { t: _t, ...stats } = msg;
-                  opts.observer?.childStats(id, stats);
+                  notices.publish({ type: 'child-stats', id, stats });
                   const sample = samples.get(id);
                   if (sample) {
                     sample.rss = msg.rss;
@@ -131,7 +113,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   opts.onModules?.(msg.files);
                   return;
                 case 'worker-exit':
-                  opts.observer?.workerExited(id, msg.pid, msg.signal ?? `code ${msg.code}`, msg.inflight);
+                  notices.publish({ type: 'worker-exited', id, pid: msg.pid, code: msg.code, signal: msg.signal, failed: msg.inflight });
                   return;
                 case 'load-error':
                   actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: loadErrorExitCode(msg.error) });
@@ -148,8 +130,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
               const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
               if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
-              opts.observer?.childExited(id, unexpected, signal ?? `code ${code}`);
-              opts.events?.emit('child-exited', id, child.pid, code, signal);
+              notices.publish({ type: 'child-exited', id, pid: child.pid, code, signal, unexpected });
               actor.send({ type: 'CHILD_EXIT', id });
             });
           },
@@ -181,23 +162,23 @@ export function runController(opts: ControllerOptions): Promise<number> {
             log(`spawning: a restarted child cannot load the app: ${loadErrorLine(error)}; retrying with backoff`),
           reportReloadStarted: (_, { generation }) => {
             log(`spawning: reloading: starting generation ${generation}`);
-            opts.events?.emit('reload-started', generation);
+            notices.publish({ type: 'reload-started', generation });
           },
           reportReloaded: (_, { generation }) => {
             log(`spawning: reloaded: generation ${generation} is serving`);
-            opts.events?.emit('reloaded', generation);
+            notices.publish({ type: 'reloaded', generation });
           },
           reportReloadFailed: (_, { generation, error }) => {
             log(`spawning: reload failed: generation ${generation} ${error ? `cannot load the app: ${loadErrorLine(error)}` : 'exited before it was ready'}; the old code keeps serving`);
             if (error?.traceback) log(error.traceback.trimEnd());
-            opts.events?.emit('reload-failed', generation, error);
+            notices.publish({ type: 'reload-failed', generation, error });
           },
           reportReplaced: (_, { oldId, newId, reason, ok }) => {
             recent.push({ oldId, newId, reason, ok, at: Date.now() });
             if (recent.length > 8) recent.shift();
             const why = reason === 'memory' ? 'memory limit' : 'max age';
             log(ok ? `spawning: replaced child #${oldId} by #${newId} (${why})` : `spawning: replacement #${newId} for child #${oldId} failed to start (${why}); keeping the old one`);
-            opts.events?.emit('replaced', oldId, newId, reason, ok);
+            notices.publish({ type: 'replaced', oldId, newId, reason, ok });
           },
           startDeadman: () => {
             setTimeout(() => actor.send({ type: 'DEADMAN' }), (opts.deadmanTimeout + 1) * 1000).unref();
@@ -262,7 +243,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
         });
         if (decision.replace !== null) {
           log(`spawning: ${decision.why}; replacing it`);
-          opts.observer?.evicting(decision.reason, decision.why, decision.figures);
+          notices.publish({ type: 'evicting', reason: decision.reason, why: decision.why, figures: decision.figures });
           actor.send({ type: 'REPLACE', id: decision.replace, reason: decision.reason });
         }
       }, SAMPLE_INTERVAL_MS);

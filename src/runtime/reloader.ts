@@ -1,6 +1,6 @@
-/** --reload=dev and --watch: drives machines/reloader.ts with a real FileWatcher and the controller's reload events. */
-import type { EventEmitter } from 'node:events';
+/** --reload=dev and --watch: drives machines/reloader.ts with a real FileWatcher and the controller's reload notices. */
 import { createActor, type StateValue } from 'xstate';
+import type { ControllerNotices } from '../../machines/controller-notices.js';
 import { reloaderMachine } from '../../machines/reloader.js';
 import { FileWatcher } from '../actors/file-watcher.js';
 import type { Inspect } from '../status/inspector.js';
@@ -14,8 +14,8 @@ export interface Reloader {
   state(): StateValue;
 }
 
-/** `lifecycle` is the controller's `events` emitter: the machine waits for each reload it asked for to finish. */
-export function startReloader(requestReload: (files: string[]) => void, log: (line: string) => void, lifecycle: EventEmitter, inspect?: Inspect): Reloader {
+/** `notices`: the controller's, so the machine waits for each reload it asked for to finish. */
+export function startReloader(requestReload: (files: string[]) => void, log: (line: string) => void, notices: ControllerNotices, inspect?: Inspect): Reloader {
   let timer: NodeJS.Timeout | undefined;
   const watcher = new FileWatcher((file) => actor.send({ type: 'CHANGED', file }), log);
   const actor = createActor(
@@ -35,15 +35,16 @@ export function startReloader(requestReload: (files: string[]) => void, log: (li
     }),
     { inspect },
   );
-  const started = (): void => void actor.send({ type: 'RELOAD_STARTED' });
-  const reloaded = (): void => void actor.send({ type: 'RELOAD_FINISHED', ok: true });
-  const failed = (): void => void actor.send({ type: 'RELOAD_FINISHED', ok: false });
-  lifecycle.on('reload-started', started).on('reloaded', reloaded).on('reload-failed', failed);
+  const unsubscribe = notices.subscribe((notice) => {
+    if (notice.type === 'reload-started') actor.send({ type: 'RELOAD_STARTED' });
+    else if (notice.type === 'reloaded') actor.send({ type: 'RELOAD_FINISHED', ok: true });
+    else if (notice.type === 'reload-failed') actor.send({ type: 'RELOAD_FINISHED', ok: false });
+  });
   actor.start();
   return {
     watch: (files) => actor.send({ type: 'WATCH', files: [...files] }),
     stop: () => {
-      lifecycle.off('reload-started', started).off('reloaded', reloaded).off('reload-failed', failed);
+      unsubscribe();
       actor.send({ type: 'STOP' });
       watcher.close();
     },

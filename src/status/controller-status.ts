@@ -2,9 +2,9 @@
  * What ties the status service to the controller: the settings it shows and
  * the health it reports as the controller's machine moves.
  */
+import type { ControllerActor } from '../../machines/controller.js';
 import type { ParsedArgs } from '../config/parse-args.js';
 import { SETTINGS, type Settings } from '../config/settings.js';
-import type { ControllerActor } from '../runtime/controller.js';
 import type { StatusService } from './service.js';
 import { HISTORY_STEP_MS, type StatusStore } from './status-store.js';
 

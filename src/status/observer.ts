@@ -1,42 +1,63 @@
-/** Feeds the StatusStore from the controller: its observer calls and its lifecycle events. */
-import type { EventEmitter } from 'node:events';
-import type { ReplaceReason } from '../../machines/controller.js';
-import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
-import type { ControllerObserver } from '../runtime/controller.js';
+/** Feeds the StatusStore from the controller's notices: its lifecycle and its children's reports. */
+import type { ControllerNotices } from '../../machines/controller-notices.js';
+import { loadErrorLine } from '../../protocol/worker-messages.js';
 import type { StatusStore } from './status-store.js';
 
-export function observeController(store: StatusStore, lifecycle: EventEmitter): ControllerObserver {
-  lifecycle.on('reload-started', (generation: number) => store.record('reload-started', `reload: starting generation ${generation}`));
-  lifecycle.on('reloaded', (generation: number) => {
-    store.counts.reloads++;
-    store.record('reloaded', `reloaded: generation ${generation} is serving`);
-  });
-  lifecycle.on('reload-failed', (generation: number, error: LoadError | null) => {
-    store.counts.reloadFailures++;
-    store.record('reload-failed', `reload to generation ${generation} failed: ${error ? loadErrorLine(error) : 'a new child exited before it was ready'}; the old code keeps serving`, {
-      detail: error?.traceback || undefined,
-    });
-  });
-  lifecycle.on('replaced', (oldId: number, newId: number, reason: ReplaceReason, ok: boolean) => {
-    if (ok) {
-      if (reason === 'memory') store.counts.evictionsMemory++;
-      else store.counts.evictionsAge++;
-    }
-    store.record('eviction', ok ? `child #${oldId} replaced by #${newId}` : `replacement #${newId} for child #${oldId} failed to start; keeping the old one`);
-  });
-  return {
-    childSpawned: (id, slot, generation, pid) => store.childSpawned(id, slot, generation, pid),
-    childReady: (id) => store.childReady(id),
-    childStats: (id, stats) => store.childStats(id, stats),
-    childExited: (id, unexpected, how) => {
-      const child = store.children.get(id);
-      if (unexpected) {
-        store.counts.childCrashes++;
-        store.record('child-crashed', `child ${child?.pid ?? '?'} (slot ${child?.slot ?? '?'}) exited unexpectedly (${how}); restarting`);
+/** `signal`, else "code N": how a process ended, as the log lines say it. */
+const how = (code: number | null, signal: string | null): string => signal ?? `code ${code}`;
+
+/** Returns the function that stops it. */
+export function observeController(store: StatusStore, notices: ControllerNotices): () => void {
+  return notices.subscribe((notice) => {
+    switch (notice.type) {
+      case 'reload-started':
+        store.record('reload-started', `reload: starting generation ${notice.generation}`);
+        return;
+      case 'reloaded':
+        store.counts.reloads++;
+        store.record('reloaded', `reloaded: generation ${notice.generation} is serving`);
+        return;
+      case 'reload-failed': {
+        const { generation, error } = notice;
+        store.counts.reloadFailures++;
+        store.record('reload-failed', `reload to generation ${generation} failed: ${error ? loadErrorLine(error) : 'a new child exited before it was ready'}; the old code keeps serving`, {
+          detail: error?.traceback || undefined,
+        });
+        return;
       }
-      store.childExited(id);
-    },
-    workerExited: (id, pid, how, failed) => store.workerCrashed(id, pid, how, failed),
-    evicting: (reason, why, figures) => store.record('eviction', `${reason === 'memory' ? 'memory' : 'age'}: ${why}`, { figures }),
-  };
+      case 'replaced': {
+        const { oldId, newId, reason, ok } = notice;
+        if (ok) {
+          if (reason === 'memory') store.counts.evictionsMemory++;
+          else store.counts.evictionsAge++;
+        }
+        store.record('eviction', ok ? `child #${oldId} replaced by #${newId}` : `replacement #${newId} for child #${oldId} failed to start; keeping the old one`);
+        return;
+      }
+      case 'child-started':
+        store.childSpawned(notice.id, notice.slot, notice.generation, notice.pid);
+        return;
+      case 'child-ready':
+        store.childReady(notice.id);
+        return;
+      case 'child-stats':
+        store.childStats(notice.id, notice.stats);
+        return;
+      case 'child-exited': {
+        const child = store.children.get(notice.id);
+        if (notice.unexpected) {
+          store.counts.childCrashes++;
+          store.record('child-crashed', `child ${child?.pid ?? '?'} (slot ${child?.slot ?? '?'}) exited unexpectedly (${how(notice.code, notice.signal)}); restarting`);
+        }
+        store.childExited(notice.id);
+        return;
+      }
+      case 'worker-exited':
+        store.workerCrashed(notice.id, notice.pid, how(notice.code, notice.signal), notice.failed);
+        return;
+      case 'evicting':
+        store.record('eviction', `${notice.reason === 'memory' ? 'memory' : 'age'}: ${notice.why}`, { figures: notice.figures });
+        return;
+    }
+  });
 }

@@ -1,8 +1,7 @@
 /** --access-log-format: gunicorn's atoms, compiled once, client values escaped. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccessRecord } from '../../src/http/access-log.js';
-import { compileAccessLogFormat } from '../../src/http/access-log-format.js';
+import { compileAccessLogFormat, type AccessRecord } from '../../src/http/access-log-format.js';
 
 const record: AccessRecord = {
   remoteAddr: '198.51.100.7',
