@@ -89,14 +89,16 @@ export class WorkerSet {
   readonly size: number;
   #sink: RequestSink | null = null;
   readonly #current: PythonWorker[] = [];
-  /** Current workers that take requests (ready, and attached by the machine). */
-  readonly #serving = new Set<PythonWorker>();
+  /** Current workers that take requests (ready, and attached by the machine); an array, since `pick` walks it per request. */
+  #serving: PythonWorker[] = [];
   #replacement: PythonWorker | null = null;
   readonly #retiring = new Set<PythonWorker>();
   /** Requests given to each worker and not answered yet (hung ones answered 504 are not counted). */
   readonly #given = new Map<PythonWorker, number>();
   readonly #loadErrors = new Map<PythonWorker, LoadError>();
   #lastExit: { worker: PythonWorker; report: WorkerExitReport } | null = null;
+  /** Where `pick` starts looking, so ties go round. */
+  #turn = 0;
   /** The worker a replacement will take the place of (the one with a hung request). */
   #hung: PythonWorker | null = null;
   /** The READY info of the last current worker, for the child's `ready` message. */
@@ -127,7 +129,7 @@ export class WorkerSet {
 
   /** Ready current workers take requests from now on. */
   attach(): void {
-    for (const w of this.#current) if (w.ready) this.#serving.add(w);
+    for (const w of this.#current) if (w.ready && !this.#serving.includes(w)) this.#serving.push(w);
     this.#sink?.available();
   }
 
@@ -148,9 +150,9 @@ export class WorkerSet {
     const i = this.#hung === null ? -1 : this.#current.indexOf(this.#hung);
     const old = i >= 0 ? this.#current.splice(i, 1)[0]! : null;
     this.#hung = null;
-    if (old) this.#serving.delete(old);
+    if (old) this.#stopServing(old);
     this.#current.push(fresh);
-    this.#serving.add(fresh);
+    this.#serving.push(fresh);
     this.#sink?.available();
     if (!old) return;
     this.#retiring.add(old);
@@ -190,20 +192,29 @@ export class WorkerSet {
 
   /** True while `worker` takes new requests. */
   isServing(worker: PythonWorker): boolean {
-    return this.#serving.has(worker);
+    return this.#serving.includes(worker);
   }
 
-  /** The serving worker with the fewest requests, or null while none serves. */
+  /**
+   * The serving worker with the fewest requests, or null while none serves.
+   * Ties go round in turn, so an idle server still spreads its requests (and
+   * every worker stays warm) instead of sending them all to the first.
+   */
   pick(): PythonWorker | null {
+    const serving = this.#serving;
+    const n = serving.length;
+    if (n <= 1) return serving[0] ?? null;
     let best: PythonWorker | null = null;
     let least = Infinity;
-    for (const w of this.#serving) {
-      const n = this.#given.get(w) ?? 0;
-      if (n < least) {
+    for (let i = 0; i < n; i++) {
+      const w = serving[(this.#turn + i) % n]!;
+      const given = this.#given.get(w) ?? 0;
+      if (given < least) {
         best = w;
-        least = n;
+        least = given;
       }
     }
+    this.#turn = (this.#turn + 1) % n;
     return best;
   }
 
@@ -237,8 +248,12 @@ export class WorkerSet {
     return this.#lastExit?.report ?? null;
   }
 
+  #stopServing(worker: PythonWorker): void {
+    this.#serving = this.#serving.filter((w) => w !== worker);
+  }
+
   #lose(worker: PythonWorker): number {
-    this.#serving.delete(worker);
+    this.#stopServing(worker);
     this.#given.delete(worker);
     return this.#sink?.lost(worker) ?? 0;
   }
@@ -284,7 +299,7 @@ export class WorkerSet {
     const i = this.#current.indexOf(w);
     if (i < 0) return; // a replacement we killed
     this.#current.splice(i, 1);
-    this.#serving.delete(w);
+    this.#stopServing(w);
     let error = this.#loadErrors.get(w) ?? null;
     this.#loadErrors.delete(w);
     if (error === null && !w.ready && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.ENV_ERROR)) error = silentLoadError(code);

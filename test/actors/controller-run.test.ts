@@ -56,10 +56,10 @@ describe('controller end to end', { concurrency: 4, timeout: 90_000 }, () => {
 
   it('serves on port 0, prints the exact listening and ready lines, writes the pidfile, stops on SIGTERM', async () => {
     const pidfile = path.join(dir, 'spawning.pid');
-    const server = await startServer({ args: ['--processes', '2', '--threads', '3', '-l', '/dev/null', '--pidfile', pidfile, 'controller_apps.hello'] });
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--threads', '3', '-l', '/dev/null', '--pidfile', pidfile, 'controller_apps.hello'] });
     const pid = server.proc.pid!;
     const lines = server.stderr().trimEnd().split('\n');
-    assert.equal(lines[0], `spawning: listening on http://127.0.0.1:${server.port} (pid ${pid}, 2 processes × 3 threads)`);
+    assert.equal(lines[0], `spawning: listening on http://127.0.0.1:${server.port} (pid ${pid}, 2 processes × 3 threads, 2 fronts)`);
     assert.equal(lines[1], 'spawning: ready (2/2 children)');
     assert.equal(readFileSync(pidfile, 'utf8'), `${pid}\n`);
 
@@ -82,7 +82,7 @@ describe('controller end to end', { concurrency: 4, timeout: 90_000 }, () => {
     const sock = path.join(dir, 'app.sock');
     const server = await startServer({ address: ['--bind', `unix:${sock}`], args: ['--processes', '1', '-l', '/dev/null', 'controller_apps.hello'] });
     assert.equal(server.url, `unix:${sock}`);
-    assert.match(server.stderr(), new RegExp(`^spawning: listening on unix:${sock} \\(pid \\d+, 1 processes × 4 threads\\)$`, 'm'));
+    assert.match(server.stderr(), new RegExp(`^spawning: listening on unix:${sock} \\(pid \\d+, 1 processes × 4 threads, 1 front\\)$`, 'm'));
     const reply = await get({ socketPath: sock });
     assert.equal(reply.status, 200);
     assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null });

@@ -73,7 +73,7 @@ describe('factories', { concurrency: 3, timeout: 180_000 }, () => {
   test('Paste: a filter pipeline, key=value into global_conf, [server:main] processes and threads, the ini reloads under --reload=dev', async () => {
     const server = await startServer({ args: ['--reload=dev', PASTE, ini, 'extra=xyz'], cwd: pasteDir });
     try {
-      assert.match(server.stderr(), /\(pid \d+, 2 processes × 3 threads\)/);
+      assert.match(server.stderr(), /\(pid \d+, 2 processes × 3 threads, \d+ fronts?\)/);
       const res = await request(server.port, 'GET', '/');
       assert.equal(res.status, 200, res.body);
       assert.equal(res.body, 'HELLO WORLD EXTRA=XYZ MULTITHREAD=TRUE');
@@ -93,7 +93,7 @@ describe('factories', { concurrency: 3, timeout: 180_000 }, () => {
     try {
       assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.notEqual(server.port, 0);
-      assert.match(server.stderr(), /\(pid \d+, 1 processes × 1 threads\)/);
+      assert.match(server.stderr(), /\(pid \d+, 1 processes × 1 threads, \d+ fronts?\)/);
       assert.equal((await request(server.port, 'GET', '/')).body, 'HELLO WORLD EXTRA=NONE MULTITHREAD=FALSE');
     } finally {
       await server.stop();
@@ -134,7 +134,7 @@ def app_factory(config):
     );
     const server = await startServer({ args: ['--threads', '2', '--factory', 'myfactory.config_factory', 'howdy'], cwd: own });
     try {
-      assert.match(server.stderr(), /\(pid \d+, 1 processes × 2 threads\)/);
+      assert.match(server.stderr(), /\(pid \d+, 1 processes × 2 threads, \d+ fronts?\)/);
       assert.equal((await request(server.port, 'GET', '/')).body, 'howdy 2');
     } finally {
       await server.stop();
