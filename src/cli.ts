@@ -7,10 +7,10 @@ import { probeFactoryConfig } from './actors/config-probe.js';
 import { openListenSocket } from './actors/listen-socket.js';
 import { Pidfile } from './actors/pidfile.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
-import { workerOptions } from './actors/python-worker.js';
 import { machinesCommand } from './commands/machines.js';
 import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs } from './config/parse-args.js';
+import { childConfig, workerOptions } from './config/process-config.js';
 import { listenAddress, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
 import { ConfigError, SpawningError } from './errors.js';
 import { connectionOptions, defaultNodeName } from './fleet/connection.js';
@@ -174,36 +174,16 @@ async function main(argv: string[]): Promise<number> {
     deadmanTimeout: settings.deadmanTimeout,
     pidfile,
     log,
-    childConfig: {
+    childConfig: childConfig(settings, {
       args: parsed.args,
-      factory: settings.factory,
       python,
-      threads: settings.threads,
-      green: settings.green,
-      maxGreen: settings.maxGreen,
-      maxQueue: settings.maxQueue,
-      timeout: settings.timeout,
-      processes: settings.processes,
-      backlog: settings.backlog,
       host: socket.unixPath ? 'localhost' : socket.host,
       port: socket.port,
       unixPath: socket.unixPath,
-      keepalive: !settings.noKeepalive,
-      keepaliveTimeout: settings.keepaliveTimeout,
-      headersTimeout: settings.headersTimeout,
-      maxHeaderSize: settings.maxHeaderSize,
-      maxBodySize: settings.maxBodySize,
-      accessLog: settings.accessLogFile === '-' ? '-' : settings.accessLogFile === '/dev/null' ? '/dev/null' : path.resolve(settings.accessLogFile),
-      deadmanTimeout: settings.deadmanTimeout,
       statsInterval: STATS_INTERVAL_MS,
       pythonPath: [PYTHON_PACKAGE_DIR],
-      reload: settings.reload,
-      inspect: settings.inspect,
       coverageDir,
-      forwardedAllowIps: settings.forwardedAllowIps,
-      scriptName: settings.scriptName ?? '',
-      accessLogFormat: settings.accessLogFormat,
-    },
+    }),
   });
   reloader?.stop();
   inspector?.stop();

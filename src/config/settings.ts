@@ -77,8 +77,8 @@ const natsUrls = (raw: string): string[] => {
 };
 
 const TABLE = [
-  row({ key: 'host', flags: ['--host'], meta: 'HOST', section: 'Server', default: '0.0.0.0', describe: 'Interface to listen on.', parse: text }),
-  row({ key: 'port', flags: ['--port'], meta: 'PORT', section: 'Server', default: 8080, describe: 'Port to listen on; 0 picks a free port and prints it.', parse: integer(0, 65535) }),
+  row({ key: 'host', to: ['worker'], flags: ['--host'], meta: 'HOST', section: 'Server', default: '0.0.0.0', describe: 'Interface to listen on.', parse: text }),
+  row({ key: 'port', to: ['worker'], flags: ['--port'], meta: 'PORT', section: 'Server', default: 8080, describe: 'Port to listen on; 0 picks a free port and prints it.', parse: integer(0, 65535) }),
   row({
     key: 'bind',
     flags: ['--bind'],
@@ -96,9 +96,10 @@ const TABLE = [
       return raw;
     },
   }),
-  row({ key: 'processes', flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of child processes.', parse: integer(1, 1024) }),
+  row({ key: 'processes', to: ['worker'], flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of child processes.', parse: integer(1, 1024) }),
   row({
     key: 'threads',
+    to: ['child', 'worker'],
     flags: ['--threads'],
     meta: 'N',
     section: 'Server',
@@ -108,6 +109,7 @@ const TABLE = [
   }),
   row({
     key: 'green',
+    to: ['worker'],
     flags: ['--green'],
     meta: 'LIB',
     section: 'Server',
@@ -118,9 +120,10 @@ const TABLE = [
       return raw;
     },
   }),
-  row({ key: 'maxGreen', flags: ['--max-green'], meta: 'N', section: 'Server', default: 1000, describe: 'With --threads=0: requests one worker runs at once.', parse: integer(1, 100_000) }),
+  row({ key: 'maxGreen', to: ['child', 'worker'], flags: ['--max-green'], meta: 'N', section: 'Server', default: 1000, describe: 'With --threads=0: requests one worker runs at once.', parse: integer(1, 100_000) }),
   row({
     key: 'maxQueue',
+    to: ['child'],
     flags: ['--max-queue'],
     meta: 'N',
     section: 'Server',
@@ -130,6 +133,7 @@ const TABLE = [
   }),
   row({
     key: 'timeout',
+    to: ['child'],
     flags: ['--timeout'],
     meta: 'SECONDS',
     section: 'Server',
@@ -137,16 +141,17 @@ const TABLE = [
     describe: "A request running longer is answered 504 and its worker replaced gracefully; 0 = off.",
     parse: seconds,
   }),
-  row({ key: 'factory', flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
+  row({ key: 'factory', to: ['child', 'worker'], flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
   row({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
-  row({ key: 'reload', flags: ['--reload'], meta: 'MODE', section: 'Lifecycle', default: null, describe: "'dev': reload gracefully when a watched or imported file changes.", parse: (raw) => { if (raw !== 'dev') throw new Error(`the only reload mode is 'dev', got '${raw}'`); return raw; } }),
+  row({ key: 'reload', to: ['worker'], flags: ['--reload'], meta: 'MODE', section: 'Lifecycle', default: null, describe: "'dev': reload gracefully when a watched or imported file changes.", parse: (raw) => { if (raw !== 'dev') throw new Error(`the only reload mode is 'dev', got '${raw}'`); return raw; } }),
   row({ key: 'watch', flags: ['--watch'], meta: 'FILE', section: 'Lifecycle', default: [], describe: 'Also reload when FILE changes (repeatable).', parse: (raw: string, prev: string[]) => [...prev, text(raw)] }),
   row({ key: 'maxMemory', flags: ['-m', '--max-memory'], meta: 'SIZE', section: 'Lifecycle', default: null, describe: 'Replace children while the total RSS exceeds SIZE (512M, 1G; a plain number is megabytes).', parse: parseMemorySize }),
   row({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a child older than SECONDS.', parse: seconds }),
-  row({ key: 'deadmanTimeout', flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
+  row({ key: 'deadmanTimeout', to: ['child'], flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
   row({ key: 'accessLogFile', flags: ['-l', '--access-log-file'], meta: 'FILE', section: 'Logging', default: '-', describe: "Access log (Apache combined + duration); '-' is stdout, /dev/null discards.", parse: text }),
   row({
     key: 'accessLogFormat',
+    to: ['child'],
     flags: ['--access-log-format'],
     meta: 'FORMAT',
     section: 'Logging',
@@ -157,14 +162,15 @@ const TABLE = [
       return raw;
     },
   }),
-  onOff({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
+  onOff({ key: 'coverage', to: ['worker'], flags: ['-c', '--coverage'], section: 'Application', describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
   onOff({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', describe: 'Close the connection after every response.' }),
-  row({ key: 'keepaliveTimeout', flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
-  row({ key: 'headersTimeout', flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),
-  row({ key: 'maxHeaderSize', flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
-  row({ key: 'maxBodySize', flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
+  row({ key: 'keepaliveTimeout', to: ['child'], flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
+  row({ key: 'headersTimeout', to: ['child'], flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),
+  row({ key: 'maxHeaderSize', to: ['child'], flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
+  row({ key: 'maxBodySize', to: ['child'], flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
   row({
     key: 'forwardedAllowIps',
+    to: ['child'],
     flags: ['--forwarded-allow-ips'],
     meta: 'IPS',
     section: 'HTTP',
@@ -188,10 +194,10 @@ const TABLE = [
       return raw.replace(/\/+$/, '');
     },
   }),
-  row({ key: 'backlog', flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
+  row({ key: 'backlog', to: ['child'], flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
   row({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status (live page), /status.json, /metrics (Prometheus) and /healthz on this port (0: any free port).', parse: integer(0, 65535) }),
   row({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service (status data is not for the public).', parse: text }),
-  row({ key: 'inspect', flags: ['--inspect'], meta: 'URL', section: 'Status', default: null, describe: 'Stream every state machine\'s events to an xstate inspector WebSocket (ws://…).', parse: (raw) => { if (!/^wss?:\/\/[^/]/.test(raw)) throw new Error(`expected a ws:// or wss:// URL, got '${raw}'`); return raw; } }),
+  row({ key: 'inspect', to: ['child'], flags: ['--inspect'], meta: 'URL', section: 'Status', default: null, describe: 'Stream every state machine\'s events to an xstate inspector WebSocket (ws://…).', parse: (raw) => { if (!/^wss?:\/\/[^/]/.test(raw)) throw new Error(`expected a ws:// or wss:// URL, got '${raw}'`); return raw; } }),
   row({ key: 'pidfile', flags: ['--pidfile'], meta: 'FILE', section: 'Process', default: null, describe: "Write the controller's pid to FILE (removed on exit).", parse: text }),
   row({ key: 'chuid', flags: ['--chuid'], meta: 'USER[:GROUP]', section: 'Process', default: null, describe: 'Run as USER (and GROUP) after binding the socket.', parse: text }),
   row({ key: 'nats', flags: ['--nats'], meta: 'URL[,URL]', section: 'Fleet', scope: 'both', default: [], describe: 'Join a fleet through these NATS servers (JetStream enabled); see "Running a fleet".', parse: natsUrls }),
@@ -225,6 +231,20 @@ export type Settings = { -readonly [R in AnyRow as R['key']]: R['default'] };
 export type Setting = Row<keyof Settings, unknown, Destination>;
 
 export const SETTINGS: readonly Setting[] = TABLE;
+
+/** The keys of the rows tagged with `D` (with a union, tagged with any of them). */
+type KeysTo<D extends Destination> = AnyRow extends infer R ? (R extends Row<infer K, unknown, infer T> ? (D extends T ? K : never) : never) : never;
+
+/** The settings a process is sent as given. */
+export type SettingsTo<D extends Destination> = Pick<Settings, KeysTo<D>>;
+
+/** Picks the settings tagged with any of `to` from `source`: the one place a process's share of the flags is chosen. */
+export function sentTo<D extends Destination>(source: SettingsTo<D>, ...to: D[]): SettingsTo<D> {
+  const values = source as Partial<Record<keyof Settings, unknown>>;
+  const picked: Partial<Record<keyof Settings, unknown>> = {};
+  for (const s of SETTINGS) if (s.to?.some((d) => (to as Destination[]).includes(d))) picked[s.key] = values[s.key];
+  return picked as SettingsTo<D>;
+}
 
 export function defaults(): Settings {
   const out: Record<string, unknown> = {};

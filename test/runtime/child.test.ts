@@ -13,6 +13,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
 import { openListenSocket, type ListenSocket } from '../../src/actors/listen-socket.js';
+import { childConfig } from '../../src/config/process-config.js';
+import { defaults } from '../../src/config/settings.js';
 import { FramedChannel } from '../../src/ipc/framed-channel.js';
 import { CHILD_ENTRY, PYTHON_PACKAGE_DIR } from '../../src/paths.js';
 import { Connection, exchange, parseResponses, responsesComplete } from '../helpers/http.js';
@@ -43,35 +45,18 @@ let serial = 0;
 async function startChild(overrides: Partial<ChildConfig> = {}): Promise<RunningChild> {
   const listen = await openListenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, path: null }, 128);
   const accessLog = path.join(TMP, `access-${++serial}.log`);
+  const settings = { ...defaults(), processes: 1, backlog: 128, headersTimeout: 10, maxHeaderSize: 8192, maxBodySize: MAX_BODY, accessLogFile: accessLog };
   const config: ChildConfig = {
-    args: ['child_apps.app'],
-    factory: 'spawning.wsgi_factory.config_factory',
-    python: VENV_PYTHON,
-    threads: 4,
-    green: 'gevent',
-    maxGreen: 1000,
-    maxQueue: 1024,
-    timeout: 0,
-    processes: 1,
-    backlog: 128,
-    host: '127.0.0.1',
-    port: listen.port,
-    unixPath: null,
-    keepalive: true,
-    keepaliveTimeout: 5,
-    headersTimeout: 10,
-    maxHeaderSize: 8192,
-    maxBodySize: MAX_BODY,
-    accessLog,
-    deadmanTimeout: 10,
-    statsInterval: 100,
-    reload: null,
-    pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
-    inspect: null,
-    coverageDir: null,
-    forwardedAllowIps: ['127.0.0.1'],
-    scriptName: '',
-    accessLogFormat: null,
+    ...childConfig(settings, {
+      args: ['child_apps.app'],
+      python: VENV_PYTHON,
+      host: '127.0.0.1',
+      port: listen.port,
+      unixPath: null,
+      statsInterval: 100,
+      pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
+      coverageDir: null,
+    }),
     ...overrides,
   };
   const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd] });
