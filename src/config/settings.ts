@@ -1,6 +1,8 @@
 /**
  * Every setting, declared once (as gunicorn's config.py does): the parser,
- * `--help` and the README's flag reference are all generated from this table.
+ * `--help` and the README's flag reference are all generated from this table,
+ * the `Settings` type is inferred from it, and each row's `to` decides which
+ * processes receive its value (src/config/process-config.ts).
  */
 import { compileAccessLogFormat } from '../http/access-log-format.js';
 import { checkAllowEntry } from '../http/forwarded.js';
@@ -33,7 +35,7 @@ interface Row<K extends string, V, D extends Destination> {
   to?: readonly D[];
 }
 
-/** A row: its value type is what `parse` returns, or null when the default is null. */
+/** A row, typed by its parser and its default: `string | null` for a text flag whose default is null. */
 function row<const K extends string, V extends Value, const D extends Destination = never>(r: Row<K, V, D>): Row<K, V, D> {
   return r;
 }
