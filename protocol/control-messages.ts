@@ -1,61 +1,43 @@
 /** Messages of the control channel (controller ↔ child). See PROTOCOL.md. */
+import type { SettingsTo } from '../src/config/settings.js';
 import type { LoadError, WorkerInfo } from './worker-messages.js';
 
-/** Everything a child needs to serve; sent in the `start` message. */
-export interface ChildConfig {
+/**
+ * What the controller works out for a child rather than passing a flag on as
+ * given: the bound address, the resolved interpreter and paths, its timing.
+ */
+export interface ChildDerived {
   /** Positional arguments: app then middleware (or the factory's own args). */
   args: string[];
-  factory: string;
+  /** The interpreter --python resolved to. */
   python: string;
-  /** 0: green threads (see `green`, `maxGreen`). */
-  threads: number;
-  green: 'gevent' | 'eventlet';
-  /** Requests one green worker runs at once. */
-  maxGreen: number;
-  /** Requests the child holds while its worker runs all it can (503 beyond). */
-  maxQueue: number;
-  /** Seconds a request may run before 504 and a graceful worker replacement; 0 = off. */
-  timeout: number;
-  /** Python worker processes of the whole server, --processes (for wsgi.multiprocess). */
-  processes: number;
-  /** Python workers this child runs: its share of --processes. */
-  workers: number;
-  /** listen(2) backlog for the inherited socket. */
-  backlog: number;
-  /** Address as users see it, for SERVER_NAME/SERVER_PORT. */
+  /** Address as users see it, for SERVER_NAME/SERVER_PORT: as bound, so port 0 is the port picked. */
   host: string;
   port: number;
   /** Set when serving a Unix socket. */
   unixPath: string | null;
+  /** Not --no-keepalive. */
   keepalive: boolean;
-  /** Seconds an idle keep-alive connection is kept. */
-  keepaliveTimeout: number;
-  /** Seconds to receive the complete request headers. */
-  headersTimeout: number;
-  maxHeaderSize: number;
-  /** Bytes; 0 = unlimited. */
-  maxBodySize: number;
-  /** File path, "-" for stdout, "/dev/null" to discard. */
+  /** --access-log-file resolved: a file path, "-" for stdout, "/dev/null" to discard. */
   accessLog: string;
-  /** Seconds a draining child waits for in-flight requests before exiting. */
-  deadmanTimeout: number;
   /** Milliseconds between `stats` messages. */
   statsInterval: number;
-  /** 'dev': the worker reports the files of imported modules. */
-  reload: string | null;
   /** Extra Python path entries (the worker package's directory first). */
   pythonPath: string[];
-  /** --inspect: the xstate inspector WebSocket the child streams its machine's events to. */
-  inspect: string | null;
   /** --coverage: where the workers write their coverage data (null: off). */
   coverageDir: string | null;
-  /** Peers whose X-Forwarded-For/-Proto and Forwarded headers are applied ('*': all). */
-  forwardedAllowIps: string[];
   /** Mount point of the app (SCRIPT_NAME); '' for the root. */
   scriptName: string;
-  /** gunicorn-style access log format; null for the default (combined + duration). */
-  accessLogFormat: string | null;
+  /** Python workers this child runs: its share of --processes (the controller sets it per slot). */
+  workers: number;
 }
+
+/**
+ * Everything a child needs to serve; sent in the `start` message. The flags
+ * are those the settings table tags for the child or for its worker (which
+ * the child starts), under their table names; the rest is derived.
+ */
+export type ChildConfig = Omit<SettingsTo<'child' | 'worker'>, keyof ChildDerived> & ChildDerived;
 
 export type ToChild =
   | { t: 'start'; config: ChildConfig; generation: number; slot: number }

@@ -1,225 +1,31 @@
-/** `spawning [options] module.app [middleware ...]` */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { controllerNotices } from '../machines/controller-notices.js';
-import { probeFactoryConfig } from './actors/config-probe.js';
-import { openListenSocket } from './actors/listen-socket.js';
-import { Pidfile } from './actors/pidfile.js';
-import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from './actors/privileges.js';
-import { workerOptions } from './actors/python-worker.js';
+/**
+ * `spawning`: --help and --version, the subcommands (src/commands/), or the
+ * server (src/runtime/boot.ts). Every error ends here, as one line.
+ */
+import { fleetCommand } from './commands/fleet.js';
 import { machinesCommand } from './commands/machines.js';
-import { applyFactorySettings } from './config/factory-settings.js';
 import { helpText, parseArgs } from './config/parse-args.js';
-import { frontCount, listenAddress, resolvePython, validateApp, validateStatusPort } from './config/validate.js';
-import { ConfigError, SpawningError } from './errors.js';
-import { connectionOptions, defaultNodeName } from './fleet/connection.js';
-import { runFleetCommand } from './fleet/cli.js';
-import { startFleetMember, type FleetMember } from './fleet/member.js';
-import { controllerNodeSource } from './fleet/node-source.js';
-import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from './paths.js';
-import { describeLoadError, loadErrorExitCode, runController, type ControllerActor } from './runtime/controller.js';
-import { daemonStatus, launchDaemon } from './runtime/daemon.js';
-import { startReloader, type Reloader } from './runtime/reloader.js';
-import { startInspector } from './status/inspector.js';
-import { observeController } from './status/observer.js';
-import { followHealth, publicConfig } from './status/controller-status.js';
-import { startStatusService } from './status/service.js';
-import { StatusStore } from './status/status-store.js';
-
-/** --daemonize: in the daemon, its startup lines also go to the launcher waiting in the foreground. */
-const daemon = daemonStatus();
-
-const log = (line: string): void => {
-  process.stderr.write(line + '\n');
-  daemon?.tee(line);
-};
-
-function version(): string {
-  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-}
-
-/** How often children push their counters; a child silent for four of these is unresponsive. */
-const STATS_INTERVAL_MS = 500;
-
-/** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
-const undoOnError: Array<() => Promise<void> | void> = [];
+import { SpawningError } from './errors.js';
+import { boot, log, version } from './runtime/boot.js';
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'machines') return machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
-  if (argv[0] === 'fleet') return runFleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
+  if (argv[0] === 'fleet') return fleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
   const parsed = parseArgs(argv);
-  const { settings } = parsed;
-  if (settings.help) {
+  if (parsed.settings.help) {
     process.stdout.write(helpText(version()));
     return 0;
   }
-  if (settings.version) {
+  if (parsed.settings.version) {
     process.stdout.write(`spawning ${version()}\n`);
     return 0;
   }
-  if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
-    throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
-  }
-  if (settings.daemonize && daemon === null) {
-    const files = { stdout: settings.stdout && path.resolve(settings.stdout), stderr: settings.stderr && path.resolve(settings.stderr) };
-    return launchDaemon(argv, files, settings.chuid ? resolveIdentity(settings.chuid) : null);
-  }
-  validateApp(parsed);
-  validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
-  const python = resolvePython(settings.python);
-  const nodeName = settings.nodeName ?? defaultNodeName();
-  if (settings.nats.length > 0) connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
-
-  const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
-  if (identity) assertRunnableAs(python, identity);
-  // --coverage: the workers' data files; the controller owns the directory and removes it on exit.
-  const coverageDir = settings.coverage ? mkdtempSync(path.join(tmpdir(), 'spawning-coverage-')) : null;
-  if (coverageDir) undoOnError.push(() => rmSync(coverageDir, { recursive: true, force: true }));
-  // The factory's config may set the address and the number of processes, so it is read before binding.
-  const factoryConfig = await probeFactoryConfig({
-    python,
-    pythonPath: [PYTHON_PACKAGE_DIR],
-    options: workerOptions({ ...settings, args: parsed.args, coverageDir }),
-    identity,
-    describe: (error) => describeLoadError(error, loadErrorExitCode(error), parsed.args[0] ?? settings.factory),
-  });
-  applyFactorySettings(parsed, factoryConfig.server);
-  const address = listenAddress(parsed);
-  validateStatusPort(parsed, address);
-  const socket = await openListenSocket(address, settings.backlog);
-  undoOnError.push(() => socket.close());
-  const lifecycle = controllerNotices();
-  const inspector = settings.inspect ? startInspector(settings.inspect, log) : null;
-  undoOnError.push(() => inspector?.stop());
-  const store = new StatusStore(STATS_INTERVAL_MS * 4);
-  let controller: ControllerActor | null = null;
-  let reloader: Reloader | null = null;
-  // Bound before --chuid too, so a privileged status port works like the service's.
-  const status =
-    settings.statusPort === null
-      ? null
-      : await startStatusService({
-          host: settings.statusHost,
-          port: settings.statusPort,
-          store,
-          info: {
-            version: version(),
-            url: socket.url,
-            host: socket.unixPath ?? socket.host,
-            port: socket.port,
-            processes: settings.processes,
-            threads: settings.threads,
-            config: publicConfig(parsed),
-          },
-          view: () => {
-            const snapshot = controller?.getSnapshot();
-            return {
-              records: snapshot?.context.children ?? [],
-              processes: snapshot?.context.processes ?? settings.processes,
-              generation: snapshot?.context.generation ?? 1,
-              machines: { controller: snapshot?.value ?? 'idle', reloader: reloader?.state() ?? null },
-            };
-          },
-          log,
-          inspect: inspector?.inspect,
-          fleet: async () => (member ? member.view() : null),
-        });
-  undoOnError.push(() => status?.close());
-  // Written before --chuid, so it can live where only root writes (/run).
-  const pidfile = settings.pidfile ? new Pidfile(path.resolve(settings.pidfile)) : null;
-  pidfile?.write(process.pid);
-  undoOnError.push(() => pidfile?.remove(process.pid));
-  if (identity) {
-    handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
-    dropPrivileges(identity);
-  }
-  const fronts = frontCount(settings.processes, settings.fronts);
-  const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
-  if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
-  if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
-  let requestReload = (): void => {};
-  const pumpPid = daemon?.pumpPid;
-  if (pumpPid) {
-    // The log pump owns --stdout/--stderr; USR1 reopens them along with the access logs.
-    process.on('SIGUSR1', () => {
-      try {
-        process.kill(pumpPid, 'SIGUSR1');
-      } catch {
-        // The pump is gone: nothing left to reopen.
-      }
-    });
-  }
-  reloader?.watch(settings.reload === 'dev' ? [...settings.watch, ...factoryConfig.watch] : settings.watch);
-  store.record('started', `spawning ${version()} started: ${settings.processes} processes × ${perWorker} on ${socket.url}`);
-  observeController(store, lifecycle);
-  // The fleet sees the controller through one FleetNodeSource, made when it starts.
-  let member: FleetMember | null = null;
-  const code = await runController({
-    socket,
-    notices: lifecycle,
-    inspect: inspector?.inspect,
-    maxMemory: settings.maxMemory,
-    maxAge: settings.maxAge,
-    onModules: (files) => reloader?.watch(files),
-    onStart: (actor) => {
-      controller = actor;
-      requestReload = () => actor.send({ type: 'RELOAD' });
-      if (status) followHealth(actor, status, store);
-      if (settings.nats.length === 0) return;
-      const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
-      member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
-    },
-    processes: fronts,
-    deadmanTimeout: settings.deadmanTimeout,
-    pidfile,
-    log,
-    childConfig: {
-      args: parsed.args,
-      factory: settings.factory,
-      python,
-      threads: settings.threads,
-      green: settings.green,
-      maxGreen: settings.maxGreen,
-      maxQueue: settings.maxQueue,
-      timeout: settings.timeout,
-      processes: settings.processes,
-      workers: 1,
-      backlog: settings.backlog,
-      host: socket.unixPath ? 'localhost' : socket.host,
-      port: socket.port,
-      unixPath: socket.unixPath,
-      keepalive: !settings.noKeepalive,
-      keepaliveTimeout: settings.keepaliveTimeout,
-      headersTimeout: settings.headersTimeout,
-      maxHeaderSize: settings.maxHeaderSize,
-      maxBodySize: settings.maxBodySize,
-      accessLog: settings.accessLogFile === '-' ? '-' : settings.accessLogFile === '/dev/null' ? '/dev/null' : path.resolve(settings.accessLogFile),
-      deadmanTimeout: settings.deadmanTimeout,
-      statsInterval: STATS_INTERVAL_MS,
-      pythonPath: [PYTHON_PACKAGE_DIR],
-      reload: settings.reload,
-      inspect: settings.inspect,
-      coverageDir,
-      forwardedAllowIps: settings.forwardedAllowIps,
-      scriptName: settings.scriptName ?? '',
-      accessLogFormat: settings.accessLogFormat,
-    },
-  });
-  reloader?.stop();
-  inspector?.stop();
-  if (coverageDir) rmSync(coverageDir, { recursive: true, force: true });
-  // Leave the fleet (delete the registry entry) rather than linger until the TTL; never wait long for NATS.
-  const leaving = member as FleetMember | null;
-  if (leaving) await Promise.race([leaving.stop(), new Promise((r) => setTimeout(r, 3000).unref())]);
-  return code;
+  return boot(argv, parsed);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  async (err: unknown) => {
-    for (const undo of undoOnError.reverse()) await undo();
+  (err: unknown) => {
     if (err instanceof SpawningError) {
       log(err.format());
       process.exit(err.exitCode);

@@ -23,6 +23,8 @@ from pathlib import Path
 import msgpack
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from worker_options import worker_options  # noqa: E402  (found through the line above)
 ENVIRON = {
     "REQUEST_METHOD": "GET",
     "SCRIPT_NAME": "",
@@ -48,7 +50,7 @@ def frame(value: object) -> bytes:
 
 def run(requests: int, threads: int, depth: int) -> tuple[float, float]:
     mine, theirs = socket.socketpair()
-    options = {"factory": "spawning.wsgi_factory.config_factory", "args": ["basic.hello_list"], "threads": threads, "processes": 1}
+    options = worker_options(args=["basic.hello_list"], threads=threads, processes=1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "spawning.worker", "--channel-fd", str(theirs.fileno()), "--options-json", json.dumps(options)],
         pass_fds=[theirs.fileno()],

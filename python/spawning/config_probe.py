@@ -22,11 +22,12 @@ from typing import Any
 
 from .factory import SERVER_KEYS, require_package, resolve_config
 from .loader import LoadError
+from .options import OptionsError, option, parse_options
 
 
 def probe(options: dict[str, Any]) -> dict[str, Any]:
     require_package("msgpack", "msgpack", "the spawning worker")
-    if options.get("coverage"):
+    if option(options, "coverage", bool):
         require_package("coverage", "coverage", "--coverage")
     config = resolve_config(options)
     server = {ours: config[theirs] for theirs, ours in SERVER_KEYS.items() if config.get(theirs) is not None}
@@ -44,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     try:
-        result = probe(json.loads(args.options_json))
+        result = probe(parse_options(args.options_json))
     except LoadError as exc:
         result = {"ok": False, "error": exc.as_dict()}
+    except OptionsError as exc:
+        result = {"ok": False, "error": LoadError("config", f"invalid --options-json: {exc}").as_dict()}
     except BaseException as exc:  # a factory may raise anything, SystemExit included
         import traceback
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from .factory import require_package
 from .loader import LoadError, _one_line, _where, ensure_cwd_importable
+from .options import option
 
 USAGE = "spawning --factory=spawning.django_factory.config_factory mysite.settings"
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -40,7 +41,7 @@ def _settings_file(module: str) -> str:
 
 def config_factory(args: dict[str, Any]) -> dict[str, Any]:
     require_package("django", "Django", "the Django factory")
-    positional = list(args.get("args") or [])
+    positional = list(option(args, "args", list))
     if len(positional) != 1:
         raise LoadError("config", f"the Django factory takes one argument, the settings module: {USAGE}")
     settings = positional[0]

@@ -16,8 +16,7 @@ import traceback
 from typing import Any
 
 from .loader import LoadError, ensure_cwd_importable, import_object
-
-DEFAULT_FACTORY = "spawning.wsgi_factory.config_factory"
+from .options import option
 
 # Settings a config may set, under the names the original Spawning used, and
 # the controller's names for them.
@@ -27,8 +26,8 @@ SERVER_KEYS = {"host": "host", "port": "port", "num_processes": "processes", "th
 def factory_args(options: dict[str, Any]) -> dict[str, Any]:
     """The arguments a config_factory receives: the options plus the historic names."""
     args = dict(options)
-    args.setdefault("num_processes", options.get("processes"))
-    args.setdefault("threadpool_workers", options.get("threads"))
+    args.setdefault("num_processes", option(options, "processes", int))
+    args.setdefault("threadpool_workers", option(options, "threads", int))
     return args
 
 
@@ -43,9 +42,10 @@ def require_package(module: str, package: str, purpose: str) -> None:
 
 
 def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
-    """Runs the named config_factory. Raises LoadError."""
+    """Runs the named config_factory. Raises LoadError, or OptionsError before anything runs."""
+    factory_name = option(options, "factory", str)
+    args = factory_args(options)
     ensure_cwd_importable()
-    factory_name = options.get("factory") or DEFAULT_FACTORY
     try:
         factory = import_object(factory_name)
     except LoadError as exc:
@@ -53,7 +53,7 @@ def resolve_config(options: dict[str, Any]) -> dict[str, Any]:
     if not callable(factory):
         raise LoadError("factory-error", f"factory '{factory_name}' is a {type(factory).__name__}, not callable")
     try:
-        config = factory(factory_args(options))
+        config = factory(args)
     except LoadError:
         raise
     except Exception as exc:

@@ -21,11 +21,12 @@ wait of ours.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import deque
 from typing import Any, Callable, NoReturn
+
+from .options import option, parse_options
 
 LIBRARIES = ("gevent", "eventlet")
 
@@ -40,19 +41,11 @@ def _flag(argv: list[str], name: str) -> str | None:
     return None
 
 
-def _options_from_argv(argv: list[str]) -> dict[str, Any]:
-    try:
-        options = json.loads(_flag(argv, "--options-json") or "{}")
-    except ValueError:
-        return {}  # the worker's own checks report it
-    return options if isinstance(options, dict) else {}
-
-
 def library_of(options: dict[str, Any]) -> str | None:
-    """The green library the options ask for; None for OS threads."""
-    if options.get("threads") != 0:
+    """The green library the options ask for; None for OS threads. Raises OptionsError."""
+    if option(options, "threads", int) != 0:
         return None
-    return str(options.get("green") or "gevent")
+    return option(options, "green", str)
 
 
 def patch(library: str) -> None:
@@ -76,8 +69,10 @@ def patch(library: str) -> None:
 
 def patch_for_argv(argv: list[str]) -> None:
     """At worker start-up: patch when the options ask for green threads; a missing library ends the worker (exit 4)."""
-    options = _options_from_argv(argv)
-    library = library_of(options)
+    try:
+        library = library_of(parse_options(_flag(argv, "--options-json") or ""))
+    except ValueError:
+        return  # the worker's own checks report it
     if library is None or library not in LIBRARIES:
         return  # OS threads, or a bad name the worker's own checks report
     try:

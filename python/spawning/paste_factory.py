@@ -16,6 +16,7 @@ from typing import Any
 
 from .factory import require_package
 from .loader import LoadError, _one_line, _where
+from .options import option
 
 USAGE = "spawning --factory=spawning.paste_factory.config_factory development.ini [key=value ...]"
 # [server:main] keys and how to read them.
@@ -65,7 +66,7 @@ def config_factory(args: dict[str, Any]) -> dict[str, Any]:
     require_package("paste.deploy", "PasteDeploy", "the Paste factory")
     from paste.deploy.loadwsgi import APP, ConfigLoader
 
-    positional = list(args.get("args") or [])
+    positional = list(option(args, "args", list))
     if not positional:
         raise LoadError("config", f"the Paste factory needs an ini file: {USAGE}")
     path, _, name = positional[0].partition("#")

@@ -18,7 +18,6 @@ if __name__ == "__main__":
     patch_for_argv(sys.argv[1:])
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from . import exit_codes, tags
 from .green import LIBRARIES, library_of
+from .options import OptionsError, option, optional, parse_options
 
 if TYPE_CHECKING:  # the real imports wait until msgpack is known to be installed
     import queue
@@ -81,6 +81,14 @@ def _load_error_frame(kind: str, message: str) -> list[Any]:
     return [tags.LOAD_ERROR, {"kind": kind, "message": message, "where": "", "traceback": ""}]
 
 
+def _options_error(channel: Channel, exc: ValueError) -> int:
+    from .log import log
+
+    log(f"invalid --options-json: {exc}")
+    channel.send(_load_error_frame("config", f"invalid --options-json: {exc}"))
+    return exit_codes.CONFIG_ERROR
+
+
 class Worker:
     """Dispatches the child's frames to requests and runs them."""
 
@@ -89,7 +97,7 @@ class Worker:
         from .wsgi import FileWrapper, Request, Responder
 
         self.channel = channel
-        self.threads = int(options.get("threads", 1))
+        self.threads = option(options, "threads", int)
         self.inline = self.threads == 1
         self.flow = Flow(channel, self.pump if self.inline else None)
         self.requests: dict[int, Request] = {}
@@ -99,7 +107,7 @@ class Worker:
             "wsgi.errors": sys.stderr,
             # Green mode (threads == 0) is not multithreaded in PEP 3333's sense: greenlets switch only at I/O.
             "wsgi.multithread": self.threads > 1,
-            "wsgi.multiprocess": int(options.get("processes", 1)) > 1,
+            "wsgi.multiprocess": option(options, "processes", int) > 1,
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
             "wsgi.file_wrapper": FileWrapper,
@@ -117,7 +125,7 @@ class Worker:
         elif library is not None:
             from .green import GreenRunner, next_turn
 
-            runner = GreenRunner(library, int(options.get("max_green", 1000)), self._run)
+            runner = GreenRunner(library, option(options, "max_green", int), self._run)
             self.submit = runner.submit
             self.interrupt = runner.interrupt
             channel.defer_flushes(next_turn(library))
@@ -262,19 +270,19 @@ def main(argv: list[str] | None = None) -> int:
 
     channel = Channel(socket.socket(fileno=args.channel_fd))
     try:
-        options = json.loads(args.options_json)
-        if not isinstance(options, dict):
-            raise ValueError("not a JSON object")
-        threads = int(options.get("threads", 1))
-        max_green = int(options.get("max_green", 1000))
-    except (ValueError, TypeError) as exc:
-        log(f"invalid --options-json: {exc}")
-        channel.send(_load_error_frame("config", f"invalid --options-json: {exc}"))
-        return exit_codes.CONFIG_ERROR
+        options = parse_options(args.options_json)
+        threads = option(options, "threads", int)
+        max_green = option(options, "max_green", int)
+        library = library_of(options)
+        coverage_dir = optional(options, "coverage_dir", str)
+        positional = option(options, "args", list)
+        factory = option(options, "factory", str)
+        reload = optional(options, "reload", str)
+    except ValueError as exc:
+        return _options_error(channel, exc)
     if threads < 0:
         channel.send(_load_error_frame("config", f"--threads={threads} must be 0 (green threads) or more"))
         return exit_codes.CONFIG_ERROR
-    library = library_of(options)
     if library is not None and library not in LIBRARIES:
         channel.send(_load_error_frame("config", f"--green={library} must be one of {', '.join(LIBRARIES)}"))
         return exit_codes.CONFIG_ERROR
@@ -283,11 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         return exit_codes.CONFIG_ERROR
 
     try:
-        if options.get("coverage_dir"):
+        if coverage_dir:
             from . import coverage_support
 
-            coverage_support.start(options["coverage_dir"])
+            coverage_support.start(coverage_dir)
         app, config = load_app(options)
+    except OptionsError as exc:
+        return _options_error(channel, exc)
     except LoadError as exc:
         channel.send([tags.LOAD_ERROR, exc.as_dict()])
         return exit_codes.APP_LOAD_ERROR
@@ -297,11 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         channel.send([tags.LOAD_ERROR, LoadError("factory-error", f"loading the app raised {type(exc).__name__}: {exc}".splitlines()[0], "", traceback.format_exc()).as_dict()])
         return exit_codes.APP_LOAD_ERROR
 
-    worker = Worker(channel, app, options)
+    try:
+        worker = Worker(channel, app, options)
+    except OptionsError as exc:
+        return _options_error(channel, exc)
     signal.signal(signal.SIGTERM, lambda *_: worker.begin_shutdown())
     threading.Thread(target=worker.exit_when_done, name="spawning-exit", daemon=True).start()
-    positional = options.get("args") or []
-    description = config.get("app") or (positional[0] if positional else "") or options.get("factory", "")
+    description = config.get("app") or (positional[0] if positional else "") or factory
     channel.send(
         [
             tags.READY,
@@ -310,11 +322,11 @@ def main(argv: list[str] | None = None) -> int:
                 "python": platform.python_version(),
                 "threads": threads,
                 "app": str(description),
-                "factory": str(options.get("factory") or "spawning.wsgi_factory.config_factory"),
+                "factory": factory,
             },
         ]
     )
-    if options.get("reload") == "dev":
+    if reload == "dev":
         from .module_files import report_modules
 
         report_modules(lambda files: channel.send([tags.MODULES, files]))

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from .loader import LoadError, import_object
+from .options import option
 
 
 def config_factory(args: dict[str, Any]) -> dict[str, Any]:
-    positional = list(args.get("args") or [])
+    positional = list(option(args, "args", list))
     if not positional:
         raise LoadError("config", "no WSGI application given (expected module.attribute)")
     config = dict(args)

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import msgpack
 import pytest
+from worker_options import worker_options
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
 APPS_DIR = Path(__file__).resolve().parent / "apps"
@@ -30,11 +31,14 @@ class WorkerHarness:
         factory: str = "spawning.wsgi_factory.config_factory",
         processes: int = 1,
         extra_options: dict[str, Any] | None = None,
+        omit_options: tuple[str, ...] = (),
         pythonpath: tuple[str, ...] = (),
     ) -> None:
         self.sock, theirs = socket.socketpair()
         args = [app] if isinstance(app, str) else app
-        options = {"factory": factory, "args": args, "threads": threads, "processes": processes, "host": "127.0.0.1", "port": 8080, **(extra_options or {})}
+        options = worker_options(factory=factory, args=args, threads=threads, processes=processes, host="127.0.0.1", port=8080, **(extra_options or {}))
+        for key in omit_options:
+            del options[key]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([*pythonpath, str(PYTHON_DIR)]))
         # A file, not a pipe: a chatty worker must never block on a full pipe nobody reads.
         self._stderr = tempfile.TemporaryFile()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from worker_options import worker_options
 
 PYTHON_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,22 +44,24 @@ DJANGO = "spawning.django_factory.config_factory"
 
 
 def test_default_factory_echoes_the_command_line(tmp_path: Path) -> None:
-    answer = probe({"args": ["mod.app"], "host": "1.2.3.4", "port": 80, "processes": 2, "threads": 3}, tmp_path)
+    answer = probe(worker_options(args=["mod.app"], host="1.2.3.4", port=80, processes=2, threads=3), tmp_path)
     assert answer == {"ok": True, "server": {"host": "1.2.3.4", "port": 80, "processes": 2, "threads": 3}, "watch": []}
 
 
 def test_paste_server_main_settings_without_importing_the_server_or_the_app(tmp_path: Path) -> None:
     # egg:waitress is not installed and the app module does not exist: the probe needs neither.
     ini = write_ini(tmp_path / "dev.ini", "port = 9000\nnum_processes = 3\nthreadpool_workers = %(threads)s")
-    answer = probe({"factory": PASTE, "args": ["dev.ini", "threads=5"], "host": "127.0.0.1", "port": 8080}, tmp_path)
+    answer = probe(worker_options(factory=PASTE, args=["dev.ini", "threads=5"], host="127.0.0.1", port=8080), tmp_path)
     assert answer == {"ok": True, "server": {"host": "0.0.0.0", "port": 9000, "processes": 3, "threads": 5}, "watch": [str(ini)]}
 
 
 def test_paste_keys_from_default_are_not_server_settings(tmp_path: Path) -> None:
     """As in PasteDeploy: a key [DEFAULT] has is a global option, even where a section sets it too."""
     write_ini(tmp_path / "dev.ini", "port = 9000", defaults="port = 1234")
-    answer = probe({"factory": PASTE, "args": ["dev.ini"], "port": 8080}, tmp_path)
-    assert answer["server"] == {"host": "0.0.0.0", "port": 8080}
+    options = worker_options(factory=PASTE, args=["dev.ini"], port=8080)
+    answer = probe(options, tmp_path)
+    # processes and threads: the controller's own, which the factory passes through.
+    assert answer["server"] == {"host": "0.0.0.0", "port": 8080, "processes": options["processes"], "threads": options["threads"]}
 
 
 def test_the_factorys_output_cannot_corrupt_the_answer(tmp_path: Path) -> None:
@@ -68,7 +71,7 @@ def test_the_factorys_output_cannot_corrupt_the_answer(tmp_path: Path) -> None:
         "    print('configuring')\n"
         "    return {'app_factory': 'chatty.app', 'num_processes': 7, 'watch': 'chatty.py'}\n"
     )
-    answer = probe({"factory": "chatty.config_factory", "args": []}, tmp_path)
+    answer = probe(worker_options(factory="chatty.config_factory", args=[]), tmp_path)
     assert answer == {"ok": True, "server": {"processes": 7}, "watch": [str(tmp_path / "chatty.py")]}
 
 
@@ -90,7 +93,7 @@ def test_bad_factory_arguments_are_one_line(tmp_path: Path, factory: str, args: 
     write_ini(tmp_path / "dev.ini")
     (tmp_path / "garbled.ini").write_text("no section header\n")
     (tmp_path / "chatty.py").write_text("")
-    answer = probe({"factory": factory, "args": args}, tmp_path)
+    answer = probe(worker_options(factory=factory, args=args), tmp_path)
     assert answer["ok"] is False
     error = answer["error"]
     assert error["kind"] == kind, error

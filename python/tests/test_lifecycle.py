@@ -106,6 +106,15 @@ def test_bad_green_options_are_config_errors(worker_factory):
         assert w.proc.wait(5) == 2
 
 
+def test_a_missing_option_is_a_config_error_naming_it(worker_factory):
+    """Python has no defaults of its own: an option the controller failed to send is named, not guessed."""
+    for key in ("threads", "processes"):  # read before loading the app, and after
+        w = worker_factory("basic.hello", omit_options=(key,))
+        message = f"invalid --options-json: no option '{key}' (the controller sends every option)"
+        assert w.recv() == [17, {"kind": "config", "message": message, "where": "", "traceback": ""}]
+        assert w.proc.wait(5) == 2
+
+
 def test_ids_are_reused_as_soon_as_the_terminal_frame_arrives(worker_factory):
     """The child frees an id on the terminal frame and may reuse it at once; the
     worker must route the new request's BODY frames to the new request."""

@@ -1,26 +1,8 @@
 /** The child's Python worker process and its framed channel (fd 3 of the worker). */
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { FromWorker, ToWorker } from '../../protocol/worker-messages.js';
+import { workerOptions } from '../config/process-config.js';
 import { ChanneledProcess } from './channeled-process.js';
-
-export type WorkerOptionsSource = Pick<ChildConfig, 'factory' | 'args' | 'threads' | 'green' | 'maxGreen' | 'processes' | 'host' | 'port' | 'reload' | 'coverageDir'>;
-
-/** The options the Python side's config_factory receives (`--options-json`), for the worker and the config probe alike. */
-export function workerOptions(c: WorkerOptionsSource): Record<string, unknown> {
-  return {
-    factory: c.factory,
-    args: c.args,
-    threads: c.threads,
-    green: c.green,
-    max_green: c.maxGreen,
-    processes: c.processes,
-    host: c.host,
-    port: c.port,
-    reload: c.reload,
-    coverage: c.coverageDir !== null,
-    coverage_dir: c.coverageDir,
-  };
-}
 
 /** The environment of the Python processes: spawning's package first on the path. */
 export function pythonEnv(pythonPath: readonly string[]): NodeJS.ProcessEnv {

@@ -1,79 +1,48 @@
 /**
  * Every setting, declared once (as gunicorn's config.py does): the parser,
- * `--help` and the README's flag reference are all generated from this table.
+ * `--help` and the README's flag reference are all generated from this table,
+ * the `Settings` type is inferred from it, and each row's `to` decides which
+ * processes receive its value (src/config/process-config.ts).
  */
 import { compileAccessLogFormat } from '../http/access-log-format.js';
 import { checkAllowEntry } from '../http/forwarded.js';
 import { parseMemorySize, parseSize } from './size.js';
 
-export interface Settings {
-  host: string;
-  port: number;
-  bind: string | null;
-  processes: number;
-  fronts: number | null;
-  threads: number;
-  green: 'gevent' | 'eventlet';
-  maxGreen: number;
-  maxQueue: number;
-  timeout: number;
-  factory: string;
-  python: string | null;
-  reload: string | null;
-  watch: string[];
-  accessLogFile: string;
-  accessLogFormat: string | null;
-  coverage: boolean;
-  maxMemory: number | null;
-  maxAge: number | null;
-  statusPort: number | null;
-  statusHost: string;
-  inspect: string | null;
-  deadmanTimeout: number;
-  pidfile: string | null;
-  chuid: string | null;
-  daemonize: boolean;
-  stdout: string | null;
-  stderr: string | null;
-  noKeepalive: boolean;
-  keepaliveTimeout: number;
-  backlog: number;
-  maxHeaderSize: number;
-  maxBodySize: number;
-  headersTimeout: number;
-  nats: string[];
-  fleet: string;
-  nodeName: string | null;
-  natsCreds: string | null;
-  natsToken: string | null;
-  natsUser: string | null;
-  natsPassword: string | null;
-  natsTlsCa: string | null;
-  natsTlsCert: string | null;
-  natsTlsKey: string | null;
-  fleetTtl: number;
-  json: boolean;
-  batch: number;
-  wait: number;
-  grace: number;
-  forwardedAllowIps: string[];
-  scriptName: string | null;
-  help: boolean;
-  version: boolean;
-}
+/** Where a setting is sent besides the controller, which parses every one: the children, the Python workers (`--options-json`). */
+export type Destination = 'child' | 'worker';
 
-export interface Setting<K extends keyof Settings = keyof Settings> {
+type Section = 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Info';
+
+/** The values a setting can take; primitives in the constraint keep a row's literal types ('gevent' | 'eventlet') from widening. */
+type Value = string | number | boolean | null | readonly string[];
+
+interface Row<K extends string, V, D extends Destination> {
   key: K;
-  flags: string[];
+  flags: readonly string[];
   /** Placeholder in help; absent for on/off flags. */
   meta?: string;
-  section: 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Info';
+  section: Section;
   /** Where the flag applies: the server (default), `spawning fleet ...` only, or both. */
   scope?: 'server' | 'fleet' | 'both';
-  default: Settings[K];
+  default: V;
   describe: string;
-  /** Turns the raw text into the value; throws a plain Error with the reason. */
-  parse?: (raw: string, previous: Settings[K]) => Settings[K];
+  /**
+   * Turns the raw text into the value; throws a plain Error with the reason.
+   * A method, not a property, so that a row of any value type is a `Setting`.
+   */
+  parse?(raw: string, previous: V): V;
+  /** The processes the value is sent to as given (see `sentTo`); absent: the controller's alone. */
+  to?: readonly D[];
+}
+
+/** A row, typed by its parser and its default: `string | null` for a text flag whose default is null. */
+function row<const K extends string, V extends Value, const D extends Destination = never>(r: Row<K, V, D>): Row<K, V, D> {
+  return r;
+}
+
+/** An on/off flag: false unless given. */
+function onOff<const K extends string, const D extends Destination = never>(r: Omit<Row<K, boolean, D>, 'default' | 'parse' | 'meta'>): Row<K, boolean, D> {
+  return { ...r, default: false };
 }
 
 const integer =
@@ -96,10 +65,6 @@ const text = (raw: string): string => {
   return raw;
 };
 
-function def<K extends keyof Settings>(s: Setting<K>): Setting<K> {
-  return s;
-}
-
 const fleetName = (raw: string): string => {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new Error(`expected letters, digits, '-' or '_' (at most 64), got '${raw}'`);
   return raw;
@@ -113,10 +78,10 @@ const natsUrls = (raw: string): string[] => {
   return urls;
 };
 
-export const SETTINGS: readonly Setting[] = [
-  def({ key: 'host', flags: ['--host'], meta: 'HOST', section: 'Server', default: '0.0.0.0', describe: 'Interface to listen on.', parse: text }),
-  def({ key: 'port', flags: ['--port'], meta: 'PORT', section: 'Server', default: 8080, describe: 'Port to listen on; 0 picks a free port and prints it.', parse: integer(0, 65535) }),
-  def({
+const TABLE = [
+  row({ key: 'host', to: ['worker'], flags: ['--host'], meta: 'HOST', section: 'Server', default: '0.0.0.0', describe: 'Interface to listen on.', parse: text }),
+  row({ key: 'port', to: ['worker'], flags: ['--port'], meta: 'PORT', section: 'Server', default: 8080, describe: 'Port to listen on; 0 picks a free port and prints it.', parse: integer(0, 65535) }),
+  row({
     key: 'bind',
     flags: ['--bind'],
     meta: 'ADDRESS',
@@ -133,10 +98,11 @@ export const SETTINGS: readonly Setting[] = [
       return raw;
     },
   }),
-  def({ key: 'processes', flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of Python worker processes.', parse: integer(1, 1024) }),
-  def({ key: 'fronts', flags: ['--fronts'], meta: 'N', section: 'Server', default: null, describe: 'Node HTTP front processes sharing the Python workers (default: one per two workers, at most one per two cores).', parse: integer(1, 1024) }),
-  def({
+  row({ key: 'processes', to: ['worker'], flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of Python worker processes.', parse: integer(1, 1024) }),
+  row({ key: 'fronts', flags: ['--fronts'], meta: 'N', section: 'Server', default: null, describe: 'Node HTTP front processes sharing the Python workers (default: one per two workers, at most one per two cores).', parse: integer(1, 1024) }),
+  row({
     key: 'threads',
+    to: ['child', 'worker'],
     flags: ['--threads'],
     meta: 'N',
     section: 'Server',
@@ -144,8 +110,9 @@ export const SETTINGS: readonly Setting[] = [
     describe: 'Threads per Python worker (1 runs requests inline; 0 = green threads: each request in its own greenlet).',
     parse: integer(0, 4096),
   }),
-  def({
+  row({
     key: 'green',
+    to: ['worker'],
     flags: ['--green'],
     meta: 'LIB',
     section: 'Server',
@@ -156,9 +123,10 @@ export const SETTINGS: readonly Setting[] = [
       return raw;
     },
   }),
-  def({ key: 'maxGreen', flags: ['--max-green'], meta: 'N', section: 'Server', default: 1000, describe: 'With --threads=0: requests one worker runs at once.', parse: integer(1, 100_000) }),
-  def({
+  row({ key: 'maxGreen', to: ['child', 'worker'], flags: ['--max-green'], meta: 'N', section: 'Server', default: 1000, describe: 'With --threads=0: requests one worker runs at once.', parse: integer(1, 100_000) }),
+  row({
     key: 'maxQueue',
+    to: ['child'],
     flags: ['--max-queue'],
     meta: 'N',
     section: 'Server',
@@ -166,8 +134,9 @@ export const SETTINGS: readonly Setting[] = [
     describe: 'Requests a child holds while its worker is busy (or restarting); beyond, 503 with Retry-After.',
     parse: integer(0, 1_000_000),
   }),
-  def({
+  row({
     key: 'timeout',
+    to: ['child'],
     flags: ['--timeout'],
     meta: 'SECONDS',
     section: 'Server',
@@ -175,16 +144,17 @@ export const SETTINGS: readonly Setting[] = [
     describe: "A request running longer is answered 504 and its worker replaced gracefully; 0 = off.",
     parse: seconds,
   }),
-  def({ key: 'factory', flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
-  def({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
-  def({ key: 'reload', flags: ['--reload'], meta: 'MODE', section: 'Lifecycle', default: null, describe: "'dev': reload gracefully when a watched or imported file changes.", parse: (raw) => { if (raw !== 'dev') throw new Error(`the only reload mode is 'dev', got '${raw}'`); return raw; } }),
-  def({ key: 'watch', flags: ['--watch'], meta: 'FILE', section: 'Lifecycle', default: [], describe: 'Also reload when FILE changes (repeatable).', parse: (raw, prev) => [...prev, text(raw)] }),
-  def({ key: 'maxMemory', flags: ['-m', '--max-memory'], meta: 'SIZE', section: 'Lifecycle', default: null, describe: 'Replace children while the total RSS exceeds SIZE (512M, 1G; a plain number is megabytes).', parse: parseMemorySize }),
-  def({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a child older than SECONDS.', parse: seconds }),
-  def({ key: 'deadmanTimeout', flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
-  def({ key: 'accessLogFile', flags: ['-l', '--access-log-file'], meta: 'FILE', section: 'Logging', default: '-', describe: "Access log (Apache combined + duration); '-' is stdout, /dev/null discards.", parse: text }),
-  def({
+  row({ key: 'factory', to: ['child', 'worker'], flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
+  row({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
+  row({ key: 'reload', to: ['worker'], flags: ['--reload'], meta: 'MODE', section: 'Lifecycle', default: null, describe: "'dev': reload gracefully when a watched or imported file changes.", parse: (raw) => { if (raw !== 'dev') throw new Error(`the only reload mode is 'dev', got '${raw}'`); return raw; } }),
+  row({ key: 'watch', flags: ['--watch'], meta: 'FILE', section: 'Lifecycle', default: [], describe: 'Also reload when FILE changes (repeatable).', parse: (raw: string, prev: string[]) => [...prev, text(raw)] }),
+  row({ key: 'maxMemory', flags: ['-m', '--max-memory'], meta: 'SIZE', section: 'Lifecycle', default: null, describe: 'Replace children while the total RSS exceeds SIZE (512M, 1G; a plain number is megabytes).', parse: parseMemorySize }),
+  row({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a child older than SECONDS.', parse: seconds }),
+  row({ key: 'deadmanTimeout', to: ['child'], flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
+  row({ key: 'accessLogFile', flags: ['-l', '--access-log-file'], meta: 'FILE', section: 'Logging', default: '-', describe: "Access log (Apache combined + duration); '-' is stdout, /dev/null discards.", parse: text }),
+  row({
     key: 'accessLogFormat',
+    to: ['child'],
     flags: ['--access-log-format'],
     meta: 'FORMAT',
     section: 'Logging',
@@ -195,14 +165,15 @@ export const SETTINGS: readonly Setting[] = [
       return raw;
     },
   }),
-  def({ key: 'coverage', flags: ['-c', '--coverage'], section: 'Application', default: false, describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
-  def({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', default: false, describe: 'Close the connection after every response.' }),
-  def({ key: 'keepaliveTimeout', flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
-  def({ key: 'headersTimeout', flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),
-  def({ key: 'maxHeaderSize', flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
-  def({ key: 'maxBodySize', flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
-  def({
+  onOff({ key: 'coverage', to: ['worker'], flags: ['-c', '--coverage'], section: 'Application', describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
+  onOff({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', describe: 'Close the connection after every response.' }),
+  row({ key: 'keepaliveTimeout', to: ['child'], flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
+  row({ key: 'headersTimeout', to: ['child'], flags: ['--headers-timeout'], meta: 'SECONDS', section: 'HTTP', default: 30, describe: 'Time a client has to send the complete request headers.', parse: seconds }),
+  row({ key: 'maxHeaderSize', to: ['child'], flags: ['--max-header-size'], meta: 'SIZE', section: 'HTTP', default: 16384, describe: 'Largest request head accepted (431 beyond).', parse: (raw) => parseSize(raw) }),
+  row({ key: 'maxBodySize', to: ['child'], flags: ['--max-body-size'], meta: 'SIZE', section: 'HTTP', default: 0, describe: 'Largest request body accepted (413 beyond); 0 = unlimited.', parse: (raw) => parseSize(raw) }),
+  row({
     key: 'forwardedAllowIps',
+    to: ['child'],
     flags: ['--forwarded-allow-ips'],
     meta: 'IPS',
     section: 'HTTP',
@@ -214,7 +185,7 @@ export const SETTINGS: readonly Setting[] = [
       return entries;
     },
   }),
-  def({
+  row({
     key: 'scriptName',
     flags: ['--script-name'],
     meta: 'PREFIX',
@@ -226,33 +197,57 @@ export const SETTINGS: readonly Setting[] = [
       return raw.replace(/\/+$/, '');
     },
   }),
-  def({ key: 'backlog', flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
-  def({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status (live page), /status.json, /metrics (Prometheus) and /healthz on this port (0: any free port).', parse: integer(0, 65535) }),
-  def({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service (status data is not for the public).', parse: text }),
-  def({ key: 'inspect', flags: ['--inspect'], meta: 'URL', section: 'Status', default: null, describe: 'Stream every state machine\'s events to an xstate inspector WebSocket (ws://…).', parse: (raw) => { if (!/^wss?:\/\/[^/]/.test(raw)) throw new Error(`expected a ws:// or wss:// URL, got '${raw}'`); return raw; } }),
-  def({ key: 'pidfile', flags: ['--pidfile'], meta: 'FILE', section: 'Process', default: null, describe: "Write the controller's pid to FILE (removed on exit).", parse: text }),
-  def({ key: 'chuid', flags: ['--chuid'], meta: 'USER[:GROUP]', section: 'Process', default: null, describe: 'Run as USER (and GROUP) after binding the socket.', parse: text }),
-  def({ key: 'nats', flags: ['--nats'], meta: 'URL[,URL]', section: 'Fleet', scope: 'both', default: [], describe: 'Join a fleet through these NATS servers (JetStream enabled); see "Running a fleet".', parse: natsUrls }),
-  def({ key: 'fleet', flags: ['--fleet'], meta: 'NAME', section: 'Fleet', scope: 'both', default: 'default', describe: 'Name of the fleet (its registry bucket is `spawning-NAME`).', parse: fleetName }),
-  def({ key: 'nodeName', flags: ['--node-name'], meta: 'NAME', section: 'Fleet', default: null, describe: "This controller's name in the fleet (default: the hostname, '.' and other characters made '-').", parse: fleetName }),
-  def({ key: 'natsCreds', flags: ['--nats-creds'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'NATS credentials file (JWT and NKey seed).', parse: text }),
-  def({ key: 'natsToken', flags: ['--nats-token'], meta: 'TOKEN', section: 'Fleet', scope: 'both', default: null, describe: 'NATS token.', parse: text }),
-  def({ key: 'natsUser', flags: ['--nats-user'], meta: 'USER', section: 'Fleet', scope: 'both', default: null, describe: 'NATS user (with --nats-password).', parse: text }),
-  def({ key: 'natsPassword', flags: ['--nats-password'], meta: 'PASSWORD', section: 'Fleet', scope: 'both', default: null, describe: 'NATS password.', parse: text }),
-  def({ key: 'natsTlsCa', flags: ['--nats-tls-ca'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: "CA certificate to verify the NATS server's TLS certificate.", parse: text }),
-  def({ key: 'natsTlsCert', flags: ['--nats-tls-cert'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'Client certificate for NATS TLS (with --nats-tls-key).', parse: text }),
-  def({ key: 'natsTlsKey', flags: ['--nats-tls-key'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'Private key of --nats-tls-cert.', parse: text }),
-  def({ key: 'fleetTtl', flags: ['--fleet-ttl'], meta: 'SECONDS', section: 'Fleet', default: 15, describe: "A node that stops heartbeating drops out of the registry after SECONDS (fixed when the fleet's bucket is created).", parse: (raw) => { const n = seconds(raw); if (n < 1) throw new Error(`expected at least 1 second, got ${n}`); return n; } }),
-  def({ key: 'json', flags: ['--json'], section: 'Fleet commands', scope: 'fleet', default: false, describe: '`fleet status`: print JSON instead of a table.' }),
-  def({ key: 'batch', flags: ['--batch'], meta: 'N', section: 'Fleet commands', scope: 'fleet', default: 1, describe: '`fleet reload`: hosts reloaded at once (the first batch is the canary).', parse: integer(1, 1000) }),
-  def({ key: 'wait', flags: ['--wait'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 120, describe: "`fleet reload`/`drain`: how long to wait for each host's answer.", parse: seconds }),
-  def({ key: 'grace', flags: ['--grace'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 10, describe: '`fleet drain`: /healthz answers 503 this long before the host stops accepting.', parse: seconds }),
-  def({ key: 'daemonize', flags: ['-d', '--daemonize'], section: 'Process', default: false, describe: 'Run in the background; the command returns once the server is ready (or fails with its error).' }),
-  def({ key: 'stdout', flags: ['--stdout'], meta: 'FILE', section: 'Process', default: null, describe: "With --daemonize: append the server's and the app's standard output to FILE (default: discarded); SIGUSR1 reopens it.", parse: text }),
-  def({ key: 'stderr', flags: ['--stderr'], meta: 'FILE', section: 'Process', default: null, describe: 'With --daemonize: append standard error (log lines, tracebacks) to FILE (default: discarded); SIGUSR1 reopens it.', parse: text }),
-  def({ key: 'help', flags: ['-h', '--help'], section: 'Info', scope: 'both', default: false, describe: 'Show this help and exit.' }),
-  def({ key: 'version', flags: ['-V', '--version'], section: 'Info', default: false, describe: 'Print the version and exit.' }),
-] as Setting[];
+  row({ key: 'backlog', to: ['child'], flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
+  row({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status (live page), /status.json, /metrics (Prometheus) and /healthz on this port (0: any free port).', parse: integer(0, 65535) }),
+  row({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service (status data is not for the public).', parse: text }),
+  row({ key: 'inspect', to: ['child'], flags: ['--inspect'], meta: 'URL', section: 'Status', default: null, describe: 'Stream every state machine\'s events to an xstate inspector WebSocket (ws://…).', parse: (raw) => { if (!/^wss?:\/\/[^/]/.test(raw)) throw new Error(`expected a ws:// or wss:// URL, got '${raw}'`); return raw; } }),
+  row({ key: 'pidfile', flags: ['--pidfile'], meta: 'FILE', section: 'Process', default: null, describe: "Write the controller's pid to FILE (removed on exit).", parse: text }),
+  row({ key: 'chuid', flags: ['--chuid'], meta: 'USER[:GROUP]', section: 'Process', default: null, describe: 'Run as USER (and GROUP) after binding the socket.', parse: text }),
+  row({ key: 'nats', flags: ['--nats'], meta: 'URL[,URL]', section: 'Fleet', scope: 'both', default: [], describe: 'Join a fleet through these NATS servers (JetStream enabled); see "Running a fleet".', parse: natsUrls }),
+  row({ key: 'fleet', flags: ['--fleet'], meta: 'NAME', section: 'Fleet', scope: 'both', default: 'default', describe: 'Name of the fleet (its registry bucket is `spawning-NAME`).', parse: fleetName }),
+  row({ key: 'nodeName', flags: ['--node-name'], meta: 'NAME', section: 'Fleet', default: null, describe: "This controller's name in the fleet (default: the hostname, '.' and other characters made '-').", parse: fleetName }),
+  row({ key: 'natsCreds', flags: ['--nats-creds'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'NATS credentials file (JWT and NKey seed).', parse: text }),
+  row({ key: 'natsToken', flags: ['--nats-token'], meta: 'TOKEN', section: 'Fleet', scope: 'both', default: null, describe: 'NATS token.', parse: text }),
+  row({ key: 'natsUser', flags: ['--nats-user'], meta: 'USER', section: 'Fleet', scope: 'both', default: null, describe: 'NATS user (with --nats-password).', parse: text }),
+  row({ key: 'natsPassword', flags: ['--nats-password'], meta: 'PASSWORD', section: 'Fleet', scope: 'both', default: null, describe: 'NATS password.', parse: text }),
+  row({ key: 'natsTlsCa', flags: ['--nats-tls-ca'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: "CA certificate to verify the NATS server's TLS certificate.", parse: text }),
+  row({ key: 'natsTlsCert', flags: ['--nats-tls-cert'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'Client certificate for NATS TLS (with --nats-tls-key).', parse: text }),
+  row({ key: 'natsTlsKey', flags: ['--nats-tls-key'], meta: 'FILE', section: 'Fleet', scope: 'both', default: null, describe: 'Private key of --nats-tls-cert.', parse: text }),
+  row({ key: 'fleetTtl', flags: ['--fleet-ttl'], meta: 'SECONDS', section: 'Fleet', default: 15, describe: "A node that stops heartbeating drops out of the registry after SECONDS (fixed when the fleet's bucket is created).", parse: (raw) => { const n = seconds(raw); if (n < 1) throw new Error(`expected at least 1 second, got ${n}`); return n; } }),
+  onOff({ key: 'json', flags: ['--json'], section: 'Fleet commands', scope: 'fleet', describe: '`fleet status`: print JSON instead of a table.' }),
+  row({ key: 'batch', flags: ['--batch'], meta: 'N', section: 'Fleet commands', scope: 'fleet', default: 1, describe: '`fleet reload`: hosts reloaded at once (the first batch is the canary).', parse: integer(1, 1000) }),
+  row({ key: 'wait', flags: ['--wait'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 120, describe: "`fleet reload`/`drain`: how long to wait for each host's answer.", parse: seconds }),
+  row({ key: 'grace', flags: ['--grace'], meta: 'SECONDS', section: 'Fleet commands', scope: 'fleet', default: 10, describe: '`fleet drain`: /healthz answers 503 this long before the host stops accepting.', parse: seconds }),
+  onOff({ key: 'daemonize', flags: ['-d', '--daemonize'], section: 'Process', describe: 'Run in the background; the command returns once the server is ready (or fails with its error).' }),
+  row({ key: 'stdout', flags: ['--stdout'], meta: 'FILE', section: 'Process', default: null, describe: "With --daemonize: append the server's and the app's standard output to FILE (default: discarded); SIGUSR1 reopens it.", parse: text }),
+  row({ key: 'stderr', flags: ['--stderr'], meta: 'FILE', section: 'Process', default: null, describe: 'With --daemonize: append standard error (log lines, tracebacks) to FILE (default: discarded); SIGUSR1 reopens it.', parse: text }),
+  onOff({ key: 'help', flags: ['-h', '--help'], section: 'Info', scope: 'both', describe: 'Show this help and exit.' }),
+  onOff({ key: 'version', flags: ['-V', '--version'], section: 'Info', describe: 'Print the version and exit.' }),
+] as const;
+
+type AnyRow = (typeof TABLE)[number];
+
+/** The value of every setting, typed from its row: no second list of the keys. */
+export type Settings = { -readonly [R in AnyRow as R['key']]: R['default'] };
+
+/** Any row of the table, for code that walks all of them (parser, help, reference). */
+export type Setting = Row<keyof Settings, unknown, Destination>;
+
+export const SETTINGS: readonly Setting[] = TABLE;
+
+/** The keys of the rows tagged with `D` (with a union, tagged with any of them). */
+type KeysTo<D extends Destination> = AnyRow extends infer R ? (R extends Row<infer K, unknown, infer T> ? (D extends T ? K : never) : never) : never;
+
+/** The settings a process is sent as given. */
+export type SettingsTo<D extends Destination> = Pick<Settings, KeysTo<D>>;
+
+/** Picks the settings tagged with any of `to` from `source`: the one place a process's share of the flags is chosen. */
+export function sentTo<D extends Destination>(source: SettingsTo<D>, ...to: D[]): SettingsTo<D> {
+  const values = source as Partial<Record<keyof Settings, unknown>>;
+  const picked: Partial<Record<keyof Settings, unknown>> = {};
+  for (const s of SETTINGS) if (s.to?.some((d) => (to as Destination[]).includes(d))) picked[s.key] = values[s.key];
+  return picked as SettingsTo<D>;
+}
 
 export function defaults(): Settings {
   const out: Record<string, unknown> = {};

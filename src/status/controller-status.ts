@@ -4,6 +4,7 @@
  */
 import type { ControllerActor } from '../../machines/controller.js';
 import type { ParsedArgs } from '../config/parse-args.js';
+import { snakeCase } from '../config/process-config.js';
 import { SETTINGS, type Settings } from '../config/settings.js';
 import type { StatusService } from './service.js';
 import { HISTORY_STEP_MS, type StatusStore } from './status-store.js';
@@ -16,7 +17,7 @@ export function publicConfig(parsed: ParsedArgs): Record<string, unknown> {
   for (const s of SETTINGS) {
     if (s.section === 'Info' || s.scope === 'fleet') continue;
     const value = parsed.settings[s.key];
-    out[s.key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = SECRET_SETTINGS.has(s.key) && value !== null ? '(set)' : value;
+    out[snakeCase(s.key)] = SECRET_SETTINGS.has(s.key) && value !== null ? '(set)' : value;
   }
   return out;
 }

@@ -41,7 +41,7 @@ function workerSet(size: number, app = 'child_apps.app'): Recorder {
       return 0;
     },
   };
-  const set = new WorkerSet(() => new PythonWorker(testChildConfig({ args: [app], processes: size, workers: size })), hooks, size);
+  const set = new WorkerSet(() => new PythonWorker(testChildConfig({ processes: size }, { args: [app], workers: size })), hooks, size);
   set.connect(sink);
   sets.push(set);
   return { set, events, frames, lost };

@@ -14,9 +14,9 @@ import { after, before, describe, it } from 'node:test';
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
 import { openListenSocket, type ListenSocket } from '../../src/actors/listen-socket.js';
 import { FramedChannel } from '../../src/ipc/framed-channel.js';
-import { CHILD_ENTRY, PYTHON_PACKAGE_DIR } from '../../src/paths.js';
-import { Connection, exchange, parseResponses, responsesComplete } from '../helpers/http.js';
+import { CHILD_ENTRY } from '../../src/paths.js';
 import { testChildConfig } from '../helpers/child-config.js';
+import { Connection, exchange, parseResponses, responsesComplete } from '../helpers/http.js';
 import { FIXTURES_DIR } from '../helpers/repo.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -44,7 +44,7 @@ let serial = 0;
 async function startChild(overrides: Partial<ChildConfig> = {}): Promise<RunningChild> {
   const listen = await openListenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, path: null }, 128);
   const accessLog = path.join(TMP, `access-${++serial}.log`);
-  const config = testChildConfig({ port: listen.port, maxBodySize: MAX_BODY, accessLog, ...overrides });
+  const config = testChildConfig({ maxBodySize: MAX_BODY, accessLogFile: accessLog }, { port: listen.port, ...overrides });
   const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

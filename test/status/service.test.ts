@@ -2,7 +2,7 @@
  * The status service against a real server: exact counts in /status.json and
  * /metrics after known traffic (and after a reload replaced every child),
  * /healthz through a graceful stop, the 127.0.0.1 default, a stuck child, bad
- * status flags, `spawning machines` and --inspect.
+ * status flags and --inspect.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -218,22 +218,6 @@ describe('status service', () => {
     blocker.close();
     assert.equal(busy.code, 2);
     assert.match(busy.stderr, new RegExp(`spawning: error: cannot serve the status service on 127\\.0\\.0\\.1:${taken}: the address is already in use \\[SPAWNING_ERR_BIND\\]`));
-  });
-});
-
-describe('spawning machines', () => {
-  test('prints every definition as Mermaid or JSON, and rejects an unknown format', async () => {
-    const mermaid = await runCli(['machines']);
-    assert.equal(mermaid.code, 0);
-    for (const name of ['controller', 'child', 'reloader', 'status']) assert.match(mermaid.stdout, new RegExp(`^%% ${name}\\nstateDiagram-v2$`, 'm'));
-    const json = await runCli(['machines', '--format=json', 'child']);
-    assert.equal(json.code, 0);
-    const parsed = JSON.parse(json.stdout) as { name: string; definition: { id: string; states: Record<string, unknown> } }[];
-    assert.deepEqual(parsed.map((m) => m.name), ['child']);
-    assert.ok('serving' in parsed[0]!.definition.states);
-    const bad = await runCli(['machines', '--format=yaml']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^spawning: error: --format must be mermaid or json, got 'yaml' \[SPAWNING_ERR_CONFIG\]\n$/);
   });
 });
 

@@ -10,8 +10,8 @@ import { decodeReply, encodeFleet, subjects, type FleetCommand, type FleetReply,
 import { parseArgs } from '../config/parse-args.js';
 import { SETTINGS, type Settings } from '../config/settings.js';
 import { ConfigError, FleetError } from '../errors.js';
-import { connectOnce, describeNatsError } from './connection.js';
-import { openRegistry, readRegistry } from './registry.js';
+import { connectOnce, describeNatsError } from '../fleet/connection.js';
+import { openRegistry, readRegistry } from '../fleet/registry.js';
 
 export interface FleetIo {
   out: (text: string) => void;
@@ -33,7 +33,7 @@ export function fleetHelp(): string {
   return lines.join('\n') + '\n';
 }
 
-export async function runFleetCommand(argv: readonly string[], io: FleetIo): Promise<number> {
+export async function fleetCommand(argv: readonly string[], io: FleetIo): Promise<number> {
   const [command, ...rest] = argv;
   const { settings, args } = parseArgs(rest, 'fleet');
   if (settings.help || command === undefined || command === '--help' || command === '-h') {
