@@ -33,7 +33,7 @@ describe('--daemonize', { timeout: 60_000 }, () => {
 
   test('returns when ready; output files reopen on SIGUSR1; SIGTERM ends it all and removes the pidfile', async () => {
     const file = (name: string): string => path.join(dir, name);
-    const args = ['--host', '127.0.0.1', '--port', '0', '--processes', '2', '--python', VENV_PYTHON, '--daemonize', '--pidfile', file('d.pid')];
+    const args = ['--host', '127.0.0.1', '--port', '0', '--processes', '2', '--fronts', '2', '--python', VENV_PYTHON, '--daemonize', '--pidfile', file('d.pid')];
     const launched = await runCli([...args, '--stdout', 'out.log', '--stderr', 'err.log', '-l', 'access.log', 'printapp.app'], { cwd: dir });
     assert.equal(launched.code, 0, launched.stderr);
     assert.match(launched.stderr, /^spawning: listening on http:\/\/127\.0\.0\.1:\d+ .*\nspawning: ready \(2\/2 children\)\nspawning: daemon pid \d+\n$/);

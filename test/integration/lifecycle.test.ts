@@ -189,7 +189,7 @@ describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
   });
 
   test('TTIN adds a child and TTOU drains one, without a failed request', async () => {
-    const server = await startServer({ args: ['--processes', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
     const pgid = server.proc.pid!;
     const load = startLoad(server.port, '/', 8);
     assert.equal(workerPids(pgid).length, 2);

@@ -46,7 +46,7 @@ describe('load balance', { timeout: 120_000 }, () => {
       // scheduler shares 2 cores among 2N+1 processes (a few ms per request that differ from child to child:
       // with 10 ms waits that alone spread requests by ±20% while the connections were within ±10%), so the
       // spread of requests is the spread of connections.
-      const server = await startServer({ args: ['--processes', String(n), '--threads', '32', '-l', '/dev/null', 'concurrency_apps:app'] });
+      const server = await startServer({ args: ['--processes', String(n), '--fronts', String(n), '--threads', '32', '-l', '/dev/null', 'concurrency_apps:app'] });
       try {
         const pids = workerPids(server.proc.pid!);
         assert.equal(pids.length, n);

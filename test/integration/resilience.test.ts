@@ -14,7 +14,7 @@ describe('process failures', { timeout: 120_000 }, () => {
   let server: RunningServer;
 
   before(async () => {
-    server = await startServer({ args: ['--processes', '2', '--threads', '4', '-l', '/dev/null', 'integration_apps:app'] });
+    server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--threads', '4', '-l', '/dev/null', 'integration_apps:app'] });
   });
   after(async () => {
     await server?.stop();
@@ -93,5 +93,49 @@ describe('process failures', { timeout: 120_000 }, () => {
     const replaced = childPids(server.proc.pid!);
     assert.equal(replaced.length, 2);
     assert.ok(replaced.every((pid) => !children.includes(pid)));
+  });
+});
+
+describe('one front, two workers', { timeout: 120_000 }, () => {
+  let server: RunningServer;
+
+  before(async () => {
+    server = await startServer({ args: ['--processes', '2', '--fronts', '1', '--threads', '4', '-l', '/dev/null', 'integration_apps:app'] });
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('one child runs both workers and spreads requests over them', async () => {
+    assert.equal(childPids(server.proc.pid!).length, 1);
+    assert.equal(workerPids(server.proc.pid!).length, 2);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`http://127.0.0.1:${server.port}/pid`);
+      seen.add(Number(await res.text()));
+    }
+    assert.equal(seen.size, 2, 'ten requests in a row reached both workers');
+  });
+
+  test('a killed worker costs only its in-flight request; the other worker of the same front goes on serving', async () => {
+    const [victim, bystander] = workerPids(server.proc.pid!);
+    const conn = await Connection.open({ port: server.port });
+    // Two slow requests at once go to the two workers (the least loaded takes each).
+    const a = fetch(`http://127.0.0.1:${server.port}/slow?seconds=10`);
+    const b = fetch(`http://127.0.0.1:${server.port}/slow?seconds=1.5`);
+    await new Promise((r) => setTimeout(r, 400));
+    process.kill(victim!, 'SIGKILL');
+    const answers = (await Promise.all([a, b])).map((r) => r.status).sort();
+    assert.deepEqual(answers, [200, 502]);
+    // Meanwhile and after, the front keeps answering on an open connection.
+    conn.send(requestHead('GET', '/hello'));
+    assert.equal((await conn.next({ timeoutMs: 5000 })).status, 200);
+    conn.destroy();
+    const pids = await waitFor(() => {
+      const live = workerPids(server.proc.pid!);
+      return live.length === 2 && !live.includes(victim!) ? live : null;
+    }, 'a replacement worker');
+    assert.ok(pids.includes(bystander!), 'the other worker kept running');
+    assert.match(server.stderr(), new RegExp(`Python worker ${victim} exited \\(SIGKILL\\); 1 request\\(s\\) answered 502`));
   });
 });

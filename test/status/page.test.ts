@@ -23,7 +23,7 @@ after(async () => {
 
 test('the status page shows every child and follows a reload live', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/bootstrap installs Debian's chromium (or set CHROMIUM_PATH)`);
-  const server = await startServer({ args: ['--processes', '3', '--status-port', '0', 'integration_apps.app'] });
+  const server = await startServer({ args: ['--processes', '3', '--fronts', '3', '--status-port', '0', 'integration_apps.app'] });
   const line = await server.waitForStderr(/^spawning: status service on (\S+)\/status$/m);
   const base = /on (\S+)\/status/.exec(line)![1]!;
 

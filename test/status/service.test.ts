@@ -69,7 +69,7 @@ after(killAllServers);
 
 describe('status service', () => {
   test('counts known traffic exactly, in status.json and /metrics, and keeps them across a reload', async () => {
-    const server = await startServer({ args: ['--processes', '2', '--status-port', '0', 'integration_apps.app'] });
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--status-port', '0', 'integration_apps.app'] });
     const base = await statusUrl(server);
     const app = `http://127.0.0.1:${server.port}`;
     for (let i = 0; i < 30; i++) assert.equal((await get(`${app}/hello`)).status, 200);
@@ -186,7 +186,7 @@ describe('status service', () => {
   });
 
   test('answers at once while a child is stuck, marking it unresponsive', async () => {
-    const server = await startServer({ args: ['--processes', '2', '--status-port', '0', 'integration_apps.app'] });
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--status-port', '0', 'integration_apps.app'] });
     const base = await statusUrl(server);
     const [stuck] = childPids(server.proc.pid!);
     process.kill(stuck!, 'SIGSTOP');
