@@ -118,6 +118,25 @@ def hello_list(environ, start_response):
     return [b"Hello, world!"]
 
 
+class _ClosingBody:
+    """The shape of a werkzeug (Flask) response: an iterable with close(), not a list."""
+
+    def __init__(self, parts):
+        self._parts = parts
+
+    def __iter__(self):
+        return iter(self._parts)
+
+    def close(self):
+        pass
+
+
+def hello_closing(environ, start_response):
+    """Unwrapped: the app iterable the worker sees is the werkzeug-shaped one, with its Content-Length."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return _ClosingBody([b"Hello, world!"])
+
+
 def sendfile_raw(environ, start_response):
     """Unwrapped: the validator's iterator would hide the FileWrapper from the worker."""
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
