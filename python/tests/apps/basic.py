@@ -137,6 +137,12 @@ def hello_closing(environ, start_response):
     return _ClosingBody([b"Hello, world!"])
 
 
+def more_than_declared(environ, start_response):
+    """The first chunk is the whole declared Content-Length, yet more follows: it must all stream."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return _ClosingBody([b"first", b"", b"second"])
+
+
 def sendfile_raw(environ, start_response):
     """Unwrapped: the validator's iterator would hide the FileWrapper from the worker."""
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
