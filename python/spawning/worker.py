@@ -201,14 +201,14 @@ class Worker:
                 self.dispatch(frames)
                 continue
             # Frames produced while handling this batch leave in one write.
-            channel.corked = True
+            channel.cork()
             try:
                 self.dispatch(frames)
                 pending = self.pending
                 while pending:
                     self._run(pending.popleft())
             finally:
-                channel.corked = False
+                channel.uncork()
         channel.flush()
 
     def begin_shutdown(self) -> None:
