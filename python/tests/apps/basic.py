@@ -258,3 +258,20 @@ def prints(environ, start_response):
     print("app output on stdout")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
+
+
+def thread_name(environ, start_response):
+    """Sleeps QUERY_STRING seconds (none: answers at once; "spin:S" keeps the CPU and the GIL busy
+    for S seconds instead), then names the thread it ran on: "name ident"."""
+    import threading
+
+    query = environ.get("QUERY_STRING")
+    if query and query.startswith("spin:"):
+        end = time.monotonic() + float(query[5:])
+        while time.monotonic() < end:
+            pass
+    elif query:
+        time.sleep(float(query))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    thread = threading.current_thread()
+    return [f"{thread.name} {thread.ident}".encode()]
