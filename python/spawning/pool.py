@@ -97,6 +97,7 @@ class Pool:
         self._skip = 0
         self._backoff = _BACKOFF_MIN
         self._finished = threading.Event()
+        self._failure: BaseException | None = None  # what broke the reader, raised again in the main thread
         self._lock = threading.Lock()  # guards the reader's role and its run
         self._reader = 0  # ident of the thread holding the token; 0 while it waits on the queue
         self._running = False  # the reader is running a request itself, since _started
@@ -113,6 +114,8 @@ class Pool:
         while not self._finished.wait(_BACKSTOP):
             self._watch()
         signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._failure is not None:
+            raise self._failure
 
     def _loop(self) -> None:
         get = self._queue.get
@@ -121,7 +124,13 @@ class Pool:
             item = get()
             if item is not _READ:
                 run(item)
-            elif not self._read():
+                continue
+            try:
+                reading = self._read()
+            except BaseException as exc:  # a bug of ours: end as an exception in serve() would have
+                self._failure = exc
+                reading = False
+            if not reading:
                 self._finished.set()
                 return
 
