@@ -1,11 +1,13 @@
 """Micro-benchmark: REQUEST frames through a real worker over a socketpair.
 
-    PYTHONPATH=python .venv/bin/python python/bench/worker_throughput.py [--requests N] [--threads T] [--depth D]
+    PYTHONPATH=python .venv/bin/python python/bench/worker_throughput.py [--requests N] [--threads T] [--depth D] [--app APP]
 
 Keeps ``depth`` requests in flight (as a busy child would) and prints requests/s,
 by wall clock and per CPU-second of the worker (steadier on a shared machine).
 The app is tests/apps/basic.hello_list, so this measures the worker's own
 per-request cost: framing, dispatch, environ, start_response, RESPONSE.
+``--app basic.hello_closing`` answers with an iterable that is not a list, as
+Flask and every werkzeug app do.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ def frame(value: object) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-def run(requests: int, threads: int, depth: int) -> tuple[float, float]:
+def run(requests: int, threads: int, depth: int, app: str) -> tuple[float, float]:
     mine, theirs = socket.socketpair()
-    options = worker_options(args=["basic.hello_list"], threads=threads, processes=1)
+    options = worker_options(args=[app], threads=threads, processes=1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "spawning.worker", "--channel-fd", str(theirs.fileno()), "--options-json", json.dumps(options)],
         pass_fds=[theirs.fileno()],
@@ -81,8 +83,9 @@ def run(requests: int, threads: int, depth: int) -> tuple[float, float]:
             mine.sendall(b"".join(frame([1, (sent + i) & 0xFFFFFFFF, ENVIRON, False]) for i in range(batch)))
             sent += batch
         for msg in frames():
-            assert msg[0] == 21, msg
-            done += 1
+            assert msg[0] in (18, 19, 20, 21), msg
+            if msg[0] in (20, 21):  # END or RESPONSE: the request is answered
+                done += 1
     elapsed = time.perf_counter() - t0
     mine.sendall(frame([6]))
     _, status, usage = os.wait4(proc.pid, 0)
@@ -97,9 +100,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--depth", type=int, default=64)
+    parser.add_argument("--app", default="basic.hello_list")
     args = parser.parse_args()
     for threads in args.threads:
-        wall, cpu = run(args.requests, threads, args.depth)
+        wall, cpu = run(args.requests, threads, args.depth, args.app)
         print(f"threads={threads:<3} depth={args.depth:<4} {wall:>10,.0f} requests/s (wall)  {cpu:>10,.0f} requests per worker CPU-second")
 
 

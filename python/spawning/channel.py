@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+from threading import get_ident
 from typing import Any, Callable
 
 import msgpack
@@ -77,9 +78,9 @@ class Channel:
         self._buffer = bytearray(_RECV_SIZE)
         self._view = memoryview(self._buffer)
         self.closed = False
-        # Set by the inline loop while it handles a batch: sends only queue, and
-        # the loop flushes once per batch.
-        self.corked = False
+        # The thread whose sends only queue while it runs a batch of requests itself
+        # (see cork); it flushes once per batch.
+        self._corked_by: int | None = None
         # Green mode: schedules a callback for the hub's next turn (see defer_flushes).
         self._schedule: Callable[[Callable[[], None]], None] | None = None
         self._flush_pending = False
@@ -99,8 +100,18 @@ class Channel:
             if not self._flush_pending:
                 self._flush_pending = True
                 self._schedule(self._deferred_flush)
-        elif not self.corked:
+        elif self._corked_by != get_ident():
             self.flush()
+
+    def cork(self) -> None:
+        """Until uncork(), this thread's sends only queue: the responses of a batch leave in one write.
+        Other threads' sends still flush, taking the queued frames with them."""
+        self._corked_by = get_ident()
+
+    def uncork(self) -> None:
+        """Ends the cork, whichever thread holds it, and sends what is queued."""
+        self._corked_by = None
+        self.flush()
 
     def _deferred_flush(self) -> None:
         self._flush_pending = False

@@ -25,15 +25,22 @@ class Flow:
         self.cond = threading.Condition()
         self._channel = channel
         self._pump = pump
+        # With a pool: called before a wait, so a request running on the reader thread gives up reading first.
+        self.before_wait: Callable[[], None] | None = None
 
     def wait_for(self, predicate: Callable[[], bool]) -> None:
         if self._pump is not None:
             while not predicate():
                 if not self._pump():
                     return
-        else:
+            return
+        if self.before_wait is not None:
             with self.cond:
-                self.cond.wait_for(predicate)
+                if predicate():
+                    return
+            self.before_wait()
+        with self.cond:
+            self.cond.wait_for(predicate)
 
     def grant_body(self, request_id: int, n: int) -> None:
         self._channel.send([tags.WINDOW_BODY, request_id, n])

@@ -1,9 +1,10 @@
 """The Python worker: ``python -m spawning.worker --channel-fd 3 --options-json JSON``.
 
 Imports the app through the factory, reports READY (or LOAD_ERROR and exits
-3), then reads request frames from the child and runs them on a fixed pool of
-threads (``threads >= 2``), inline on the reader thread (``threads == 1``), or
-each in its own greenlet (``threads == 0``, see green.py).
+3), then reads request frames from the child and runs them on a pool of
+threads, or on the reader itself while the app is fast (``threads >= 2``, see
+pool.py), inline on the reader thread (``threads == 1``), or each in its own
+greenlet (``threads == 0``, see green.py).
 Its own log lines go to stderr; stdout belongs to the app.
 """
 
@@ -31,9 +32,8 @@ from .green import LIBRARIES, library_of
 from .options import OptionsError, option, optional, parse_options
 
 if TYPE_CHECKING:  # the real imports wait until msgpack is known to be installed
-    import queue
-
     from .channel import Channel
+    from .pool import Pool
     from .wsgi import Request, WsgiApp
 
 # How long in-flight requests get to run close() after the child has gone.
@@ -120,6 +120,7 @@ class Worker:
         self.submit: Callable[[Request], None]
         # Green mode: ends an aborted request's wait at once (green.GreenRunner.interrupt).
         self.interrupt: Callable[[Request], None] | None = None
+        self.pool: Pool | None = None
         if self.inline:
             self.submit = self.pending.append
         elif library is not None:
@@ -130,12 +131,11 @@ class Worker:
             self.interrupt = runner.interrupt
             channel.defer_flushes(next_turn(library))
         else:
-            import queue
+            from .pool import Pool
 
-            self.queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
-            self.submit = self.queue.put
-            for i in range(self.threads):
-                threading.Thread(target=self._pool_loop, name=f"spawning-{i}", daemon=True).start()
+            self.pool = Pool(self.threads, channel, self.requests, self.done, self.dispatch, self.abort_all, self._run)
+            self.submit = self.pool.submit
+            self.flow.before_wait = self.pool.before_wait
 
     # -- incoming frames (reader thread, or the inline app's pump) -------------
 
@@ -189,16 +189,14 @@ class Worker:
         if self.shutting_down and not self.requests:
             self.done.set()
 
-    def _pool_loop(self) -> None:
-        get = self.queue.get
-        run = self._run
-        while True:
-            run(get())
-
     def serve(self) -> None:
         """Reads frames until SHUTDOWN has been honoured or the channel ends."""
         channel = self.channel
         done = self.done
+        if self.pool is not None:
+            self.pool.serve()
+            channel.flush()
+            return
         while not done.is_set():
             if self.inline:
                 channel.flush()
@@ -210,14 +208,14 @@ class Worker:
                 self.dispatch(frames)
                 continue
             # Frames produced while handling this batch leave in one write.
-            channel.corked = True
+            channel.cork()
             try:
                 self.dispatch(frames)
                 pending = self.pending
                 while pending:
                     self._run(pending.popleft())
             finally:
-                channel.corked = False
+                channel.uncork()
         channel.flush()
 
     def begin_shutdown(self) -> None:

@@ -1,9 +1,11 @@
 """Running one WSGI request (PEP 3333) and turning its response into frames.
 
 A response whose body is a list or tuple goes out as one RESPONSE frame (with
-a Content-Length added when the app gave none). Anything else streams: START
-with the first non-empty chunk, CHUNK per chunk, END; or START, FILE, END for
-a ``wsgi.file_wrapper`` over a regular file, which the child sends itself.
+a Content-Length added when the app gave none), and so does any iterable whose
+first chunk is the whole declared Content-Length and which then ends (Flask's
+and every werkzeug response). Anything else streams: START with the first
+non-empty chunk, CHUNK per chunk, END; or START, FILE, END for a
+``wsgi.file_wrapper`` over a regular file, which the child sends itself.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 
 _START, _CHUNK, _END, _RESPONSE, _FILE, _FAIL = tags.START, tags.CHUNK, tags.END, tags.RESPONSE, tags.FILE, tags.FAIL
 _ERROR_BODY = b"Internal Server Error\n"
+_ENDED: Any = object()  # what next() returns for an exhausted app iterable
 _ERROR_HEADERS = ("Content-Type", "text/plain; charset=utf-8", "Content-Length", str(len(_ERROR_BODY)))
 # Statuses (and HEAD) whose responses carry no body, so no Content-Length is invented.
 _NO_BODY_STATUS = ("1", "204", "304")
@@ -71,6 +74,14 @@ class FileWrapper:
             return None
 
 
+def _is_whole(data: bytes, length: str) -> bool:
+    """Whether ``data`` is the whole body a Content-Length of ``length`` declares."""
+    try:
+        return len(data) == int(length)
+    except ValueError:
+        return False
+
+
 class _Aborted(Exception):
     """The client went away while the app was producing its response."""
 
@@ -78,7 +89,7 @@ class _Aborted(Exception):
 class Request:
     """One request in flight: its input, its response state and its credit."""
 
-    __slots__ = ("id", "environ", "input", "credit", "aborted", "status", "headers", "has_length", "headers_sent", "_out")
+    __slots__ = ("id", "environ", "input", "credit", "aborted", "status", "headers", "length", "headers_sent", "_out")
 
     def __init__(self, request_id: int, environ: dict[str, Any], has_body: bool, out: Responder) -> None:
         self.id = request_id
@@ -88,7 +99,8 @@ class Request:
         self.aborted = False
         self.status: str | None = None
         self.headers: list[str] | None = None
-        self.has_length = False
+        # The app's Content-Length value, as given; None when it sent none.
+        self.length: str | None = None
         self.headers_sent = False
         self._out = out
 
@@ -106,7 +118,7 @@ class Request:
         if type(headers) is not list:
             raise TypeError(f"response headers must be a list of (name, value) tuples, not {type(headers).__name__}")
         flat: list[str] = []
-        has_length = False
+        length = None
         for item in headers:
             if type(item) is not tuple or len(item) != 2:
                 raise TypeError(f"each response header must be a (name, value) tuple, not {item!r}")
@@ -115,12 +127,12 @@ class Request:
                 raise TypeError(f"response header name and value must be str: {item!r}")
             if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
                 raise ValueError(f"invalid characters in response header {item!r}")
-            if not has_length and len(name) == 14 and name.lower() == "content-length":
-                has_length = True
+            if length is None and len(name) == 14 and name.lower() == "content-length":
+                length = value
             flat.append(name)
             flat.append(value)
         self.headers = flat
-        self.has_length = has_length
+        self.length = length
         self.status = status
         return self.write
 
@@ -191,12 +203,28 @@ class Responder:
 
     def _respond_stream(self, req: Request, result: Iterable[bytes]) -> list[Any]:
         send_chunk = self.send_chunk
-        for data in result:
+        chunks = iter(result)
+        for data in chunks:
             if req.aborted:
                 raise _Aborted()
             if data:
                 if type(data) is not bytes:
                     raise TypeError(f"the app yielded {type(data).__name__}, not bytes")
+                if not req.headers_sent and req.length is not None and _is_whole(data, req.length):
+                    # One RESPONSE frame instead of START, CHUNK, END (and the child's WINDOW back),
+                    # if the iterable ends here as its Content-Length says it will.
+                    rest = next(chunks, _ENDED)
+                    while rest is not _ENDED and not rest:
+                        rest = next(chunks, _ENDED)
+                    if rest is _ENDED:
+                        if req.aborted:
+                            raise _Aborted()
+                        req.headers_sent = True
+                        return [_RESPONSE, req.id, req.status, req.headers, data]
+                    send_chunk(req, data)
+                    data = rest
+                    if type(data) is not bytes:
+                        raise TypeError(f"the app yielded {type(data).__name__}, not bytes")
                 send_chunk(req, data)
         if req.status is None:
             raise AssertionError("the app returned without calling start_response()")
@@ -215,7 +243,7 @@ class Responder:
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         headers = req.headers
         assert headers is not None
-        if not req.has_length and not status.startswith(_NO_BODY_STATUS) and req.environ.get("REQUEST_METHOD") != "HEAD":
+        if req.length is None and not status.startswith(_NO_BODY_STATUS) and req.environ.get("REQUEST_METHOD") != "HEAD":
             headers.append("Content-Length")
             headers.append(str(len(body)))
         req.headers_sent = True
@@ -232,14 +260,11 @@ class Responder:
         headers = req.headers
         assert headers is not None
         length = -1
-        if req.has_length:
-            for i in range(0, len(headers), 2):
-                if headers[i].lower() == "content-length":
-                    try:
-                        length = int(headers[i + 1])
-                    except ValueError:
-                        pass
-                    break
+        if req.length is not None:
+            try:
+                length = int(req.length)
+            except ValueError:
+                pass
         send = self.channel.send
         req.headers_sent = True
         send([_START, req.id, req.status, headers])

@@ -55,6 +55,11 @@ class WsgiInput:
     def end(self) -> None:
         self._eof = True
 
+    @property
+    def complete(self) -> bool:
+        """The whole body has arrived: reading it cannot wait for the channel."""
+        return self._eof
+
     # -- used by the app -----------------------------------------------------
 
     def _credit_upto(self, total: int) -> int:
@@ -154,6 +159,8 @@ class EmptyInput:
     """``wsgi.input`` of a request without a body: cheaper than a WsgiInput per GET."""
 
     __slots__ = ("_req",)
+
+    complete = True
 
     def __init__(self, req: BodyOwner) -> None:
         self._req = req

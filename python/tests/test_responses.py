@@ -56,6 +56,24 @@ def test_streaming_is_start_chunks_end(worker_factory):
     assert sizes == [65536, 65536, 65536]
 
 
+@pytest.mark.parametrize("threads", [1, 4])
+def test_iterable_holding_its_whole_content_length_is_one_response_frame(worker_factory, threads):
+    w = worker_factory("basic.hello_closing", threads=threads)
+    w.ready()
+    w.request(1)
+    assert w.recv() == [21, 1, "200 OK", ["Content-Type", "text/plain", "Content-Length", "13"], b"Hello, world!"]
+
+
+def test_iterable_that_yields_past_its_content_length_still_streams_everything(worker_factory):
+    w = worker_factory("basic.more_than_declared")
+    w.ready()
+    w.request(1)
+    assert w.recv()[:3] == [18, 1, "200 OK"]
+    assert w.recv() == [19, 1, b"first"]
+    assert w.recv() == [19, 1, b"second"]
+    assert w.recv() == [20, 1]
+
+
 def test_write_callable_then_iterable(worker_factory):
     w = worker_factory("basic.writer")
     w.ready()

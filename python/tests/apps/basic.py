@@ -118,6 +118,31 @@ def hello_list(environ, start_response):
     return [b"Hello, world!"]
 
 
+class _ClosingBody:
+    """The shape of a werkzeug (Flask) response: an iterable with close(), not a list."""
+
+    def __init__(self, parts):
+        self._parts = parts
+
+    def __iter__(self):
+        return iter(self._parts)
+
+    def close(self):
+        pass
+
+
+def hello_closing(environ, start_response):
+    """Unwrapped: the app iterable the worker sees is the werkzeug-shaped one, with its Content-Length."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return _ClosingBody([b"Hello, world!"])
+
+
+def more_than_declared(environ, start_response):
+    """The first chunk is the whole declared Content-Length, yet more follows: it must all stream."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return _ClosingBody([b"first", b"", b"second"])
+
+
 def sendfile_raw(environ, start_response):
     """Unwrapped: the validator's iterator would hide the FileWrapper from the worker."""
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
@@ -233,3 +258,20 @@ def prints(environ, start_response):
     print("app output on stdout")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
+
+
+def thread_name(environ, start_response):
+    """Sleeps QUERY_STRING seconds (none: answers at once; "spin:S" keeps the CPU and the GIL busy
+    for S seconds instead), then names the thread it ran on: "name ident"."""
+    import threading
+
+    query = environ.get("QUERY_STRING")
+    if query and query.startswith("spin:"):
+        end = time.monotonic() + float(query[5:])
+        while time.monotonic() < end:
+            pass
+    elif query:
+        time.sleep(float(query))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    thread = threading.current_thread()
+    return [f"{thread.name} {thread.ident}".encode()]
