@@ -55,7 +55,7 @@ def test_loadserver_runs_spawning_for_the_ini(tmp_path: Path) -> None:
                 break
         text = "".join(lines)
         assert "spawning: ready (1/1 children)" in text, text
-        listening = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(pid (\d+), 1 processes × 2 threads\)", text)
+        listening = re.search(r"listening on http://127\.0\.0\.1:(\d+) \(pid (\d+), 1 processes × 2 threads, 1 front\)", text)
         assert listening, text
         # The runner replaced the pserve process: same pid.
         assert int(listening.group(2)) == proc.pid

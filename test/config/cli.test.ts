@@ -133,6 +133,6 @@ describe('spawning CLI: help, version and the flag reference', () => {
     const rows = md.trimEnd().split('\n');
     assert.equal(rows[0], '| flag | default | description |');
     assert.equal(rows.length, 2 + SETTINGS.length);
-    assert.ok(rows.includes('| `--processes N` | `4` | Number of child processes. |'), md);
+    assert.ok(rows.includes('| `--processes N` | `4` | Number of Python worker processes. |'), md);
   });
 });
