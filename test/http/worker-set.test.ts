@@ -80,10 +80,11 @@ describe('WorkerSet', () => {
 
     // A real request through the second worker: its answer comes back with that worker.
     second.send([WorkerTag.REQUEST, 7, environ('/hello'), false]);
-    await waitFor(() => frames.some((f) => f.frame[1] === 7 && f.frame[0] === WorkerTag.END), 'the end of the response');
+    const done = (tag: number): boolean => tag === WorkerTag.END || tag === WorkerTag.RESPONSE;
+    await waitFor(() => frames.some((f) => f.frame[1] === 7 && done(f.frame[0])), 'the end of the response');
     const mine = frames.filter((f) => f.frame[1] === 7);
     assert.ok(mine.every((f) => f.pid === second.pid), 'every frame of the request names the worker that ran it');
-    const body = mine.flatMap((f) => (f.frame[0] === WorkerTag.CHUNK ? [Buffer.from(f.frame[2])] : []));
+    const body = mine.flatMap((f) => (f.frame[0] === WorkerTag.CHUNK ? [Buffer.from(f.frame[2])] : f.frame[0] === WorkerTag.RESPONSE ? [Buffer.from(f.frame[4])] : []));
     assert.equal(Buffer.concat(body).toString(), 'Hello, world!');
   });
 
