@@ -101,7 +101,7 @@ export class WorkerSet {
   #turn = 0;
   /** The worker a replacement will take the place of (the one with a hung request). */
   #hung: PythonWorker | null = null;
-  /** The READY info of the last current worker, for the child's `ready` message. */
+  /** The READY info of the first worker that loaded the app, for the child's `ready` message. */
   info: WorkerInfo | null = null;
 
   constructor(spawn: () => PythonWorker, hooks: WorkerSetHooks, size = 1) {
