@@ -1,6 +1,6 @@
 /** Messages of the control channel (controller ↔ child). See PROTOCOL.md. */
 import type { SettingsTo } from '../src/config/settings.js';
-import type { LoadError, WorkerInfo } from './worker-messages.js';
+import type { LoadError, ModuleFile, WorkerInfo } from './worker-messages.js';
 
 /**
  * What the controller works out for a child rather than passing a flag on as
@@ -97,4 +97,4 @@ export type FromChild =
   | { t: 'worker-exit'; pid: number; code: number | null; signal: string | null; inflight: number }
   | ({ t: 'stats' } & ChildStats)
   | { t: 'draining'; inflight: number }
-  | { t: 'modules'; files: string[] };
+  | { t: 'modules'; files: ModuleFile[] };

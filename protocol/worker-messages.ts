@@ -68,10 +68,16 @@ export type ResponseFrame =
   | [typeof WorkerTag.FAIL, number, string]
   | [typeof WorkerTag.WINDOW_BODY, number, number];
 
+/**
+ * A source file the worker imported (its real path), and its identity when the
+ * import read it: `ino:size:mtime_ns`, or null when the import was not seen.
+ */
+export type ModuleFile = [path: string, loaded: string | null];
+
 /** Frames about the worker process itself. */
 export type WorkerStatusFrame =
   | [typeof WorkerTag.READY, WorkerInfo]
   | [typeof WorkerTag.LOAD_ERROR, LoadError]
-  | [typeof WorkerTag.MODULES, string[]];
+  | [typeof WorkerTag.MODULES, ModuleFile[]];
 
 export type FromWorker = WorkerStatusFrame | ResponseFrame;

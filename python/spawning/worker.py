@@ -288,6 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         channel.send(_load_error_frame("config", f"--max-green={max_green} must be 1 or more"))
         return exit_codes.CONFIG_ERROR
 
+    if reload == "dev":
+        from .module_files import record_imports
+
+        record_imports()
     try:
         if coverage_dir:
             from . import coverage_support

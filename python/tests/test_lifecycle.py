@@ -153,6 +153,31 @@ def test_reload_dev_reports_module_files(worker_factory):
     w.ready()
     msg = w.recv()
     assert msg[0] == 25
-    files = msg[1]
-    assert str(APPS_DIR / "basic.py") in files
+    files = dict(msg[1])
+    basic = APPS_DIR / "basic.py"
+    assert str(basic) in files
     assert not any(f.endswith("/json/__init__.py") for f in files)  # the standard library is left out
+    st = basic.stat()
+    assert files[str(basic)] == f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}", "the identity the import read"
+
+
+def test_reload_dev_reports_a_lazy_import_with_the_identity_it_was_imported_at(worker_factory, tmp_path):
+    """An edit saved before the report leaves: the report still names the code the worker runs."""
+    (tmp_path / "lazyapp.py").write_text(
+        "def app(environ, start_response):\n"
+        "    import lazymod\n"
+        '    start_response("200 OK", [("Content-Type", "text/plain")])\n'
+        "    return [lazymod.VALUE.encode()]\n"
+    )
+    lazymod = tmp_path / "lazymod.py"
+    lazymod.write_text('VALUE = "before"\n')
+    imported = lazymod.stat()
+    w = worker_factory("lazyapp.app", cwd=tmp_path, pythonpath=(str(tmp_path),), extra_options={"reload": "dev"})
+    w.ready()
+    assert w.recv()[0] == 25  # what was imported at READY
+    w.request(1)
+    assert w.response(1)[2] == b"before"
+    lazymod.write_text('VALUE = "after, longer"\n')
+    msg = w.recv()
+    assert msg[0] == 25
+    assert dict(msg[1]) == {str(lazymod.resolve()): f"{imported.st_ino}:{imported.st_size}:{imported.st_mtime_ns}"}

@@ -16,13 +16,19 @@
  *   the kernel watch dies with the old inode, so the watch is re-armed on the
  *   new directory and every file in it is re-checked.
  *
+ * - a file whose reader loaded it some time before the watch began (a Python
+ *   worker reports each import up to a second later): `loaded()` gives the
+ *   identity the reader saw, so an edit saved in between is a change rather
+ *   than the starting state. A reader still running an identity that a change
+ *   was already reported from is covered by that change and reports nothing.
+ *
  * Watchers are not persistent: they never keep the process alive by themselves.
  */
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
-/** inode:size:mtime, or null for a file that does not exist. */
+/** inode:size:mtime in ns (the worker builds the same string: python/spawning/module_files.py), or null for a file that does not exist. */
 type Identity = string | null;
 
 /** Before a file's first stat completes; events in that window are part of its starting state. */
@@ -57,6 +63,10 @@ interface DirWatch {
 export class FileWatcher {
   readonly #dirs = new Map<string, DirWatch>();
   readonly #seen = new Map<string, Identity | typeof UNKNOWN>();
+  /** Identities readers loaded, for files whose first stat has not come back yet. */
+  readonly #loaded = new Map<string, string>();
+  /** Identities a change was reported from, per file. */
+  readonly #superseded = new Map<string, Set<string>>();
   /** Files being stat'ed now, and whether another event arrived meanwhile. */
   readonly #checking = new Map<string, boolean>();
   readonly #onChange: (file: string) => void;
@@ -103,9 +113,29 @@ export class FileWatcher {
     await Promise.all(
       fresh.map(async (file) => {
         const id = await identity(file);
-        if (this.#seen.get(file) === UNKNOWN) this.#seen.set(file, id);
+        if (this.#closed || this.#seen.get(file) !== UNKNOWN) return;
+        this.#seen.set(file, id);
+        const loaded = this.#loaded.get(file);
+        this.#loaded.delete(file);
+        if (loaded !== undefined && loaded !== id) this.#changed(file, loaded, id);
       }),
     );
+  }
+
+  /**
+   * A reader loaded `file` when its identity was `loaded`. Call it before `add()` for a file not
+   * watched yet; for a watched file, an identity that is neither the current one nor one a change
+   * was reported from means the reader runs code that is not on disk: a change.
+   */
+  loaded(file: string, loaded: string): void {
+    if (this.#closed) return;
+    file = path.resolve(file);
+    const seen = this.#seen.get(file);
+    if (seen === undefined || seen === UNKNOWN) {
+      if (!this.#loaded.has(file)) this.#loaded.set(file, loaded);
+    } else if (loaded !== seen && !this.#superseded.get(file)?.has(loaded)) {
+      this.#changed(file, loaded, seen);
+    }
   }
 
   /** Stops every watch; no callback runs after this returns. */
@@ -175,6 +205,16 @@ export class FileWatcher {
     for (const n of entry.names) this.#check(path.join(entry.dir, n));
   }
 
+  #changed(file: string, from: Identity, to: Identity): void {
+    this.#seen.set(file, to);
+    if (from !== null) {
+      const old = this.#superseded.get(file) ?? new Set<string>();
+      old.add(from);
+      this.#superseded.set(file, old);
+    }
+    this.#onChange(file);
+  }
+
   #check(file: string): void {
     if (this.#checking.has(file)) {
       this.#checking.set(file, true);
@@ -186,10 +226,7 @@ export class FileWatcher {
       this.#checking.delete(file);
       if (this.#closed) return;
       const before = this.#seen.get(file);
-      if (before !== UNKNOWN && before !== undefined && now !== before) {
-        this.#seen.set(file, now);
-        this.#onChange(file);
-      }
+      if (before !== UNKNOWN && before !== undefined && now !== before) this.#changed(file, before, now);
       if (again) this.#check(file);
     });
   }

@@ -16,7 +16,7 @@
  * reports and carries out.
  */
 import { ExitCode } from '../../protocol/exit-codes.js';
-import { WorkerTag, type FromWorker, type LoadError, type ResponseFrame, type WorkerInfo } from '../../protocol/worker-messages.js';
+import { WorkerTag, type FromWorker, type LoadError, type ModuleFile, type ResponseFrame, type WorkerInfo } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 
 /** What the runtime hears; each becomes an event of the child machine. */
@@ -32,7 +32,7 @@ export interface WorkerSetHooks {
   /** A retiring worker has no requests left that it will answer. */
   retireeIdle(pid: number): void;
   /** --reload=dev: source files of modules the worker imported. */
-  modules(files: string[]): void;
+  modules(files: ModuleFile[]): void;
   log(line: string): void;
 }
 

@@ -164,7 +164,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     inspect: inspector?.inspect,
     maxMemory: settings.maxMemory,
     maxAge: settings.maxAge,
-    onModules: (files) => reloader?.watch(files),
+    onModules: (files) => reloader?.imported(files),
     onStart: (actor) => {
       controller = actor;
       requestReload = () => actor.send({ type: 'RELOAD' });

@@ -8,7 +8,7 @@ import { controllerMachine, type ControllerActor } from '../../machines/controll
 import type { ControllerNoticeStream } from '../../machines/controller-notices.js';
 import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
 import type { ChildConfig } from '../../protocol/control-messages.js';
-import { loadErrorLine, type LoadError } from '../../protocol/worker-messages.js';
+import { loadErrorLine, type LoadError, type ModuleFile } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import { ConnectionShares } from '../http/connection-balance.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
@@ -31,7 +31,7 @@ export interface ControllerOptions {
   /** Called with the actor before it starts: lets the runtime wire in samplers and watchers. */
   onStart?: (actor: ControllerActor) => void;
   /** Source files a worker reported (--reload=dev). */
-  onModules?: (files: string[]) => void;
+  onModules?: (files: ModuleFile[]) => void;
   /** Bytes; replace children while the total RSS is above it. */
   maxMemory: number | null;
   /** Seconds; replace children older than this. */

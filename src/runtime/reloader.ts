@@ -3,12 +3,15 @@ import { createActor, type StateValue } from 'xstate';
 import type { ControllerNotices } from '../../machines/controller-notices.js';
 import { reloaderMachine } from '../../machines/reloader.js';
 import { FileWatcher } from '../actors/file-watcher.js';
+import type { ModuleFile } from '../../protocol/worker-messages.js';
 import type { Inspect } from '../status/inspector.js';
 
 export const DEBOUNCE_MS = 250;
 
 export interface Reloader {
   watch(files: Iterable<string>): void;
+  /** Files a Python worker imported, with their identity at import (see FileWatcher.loaded). */
+  imported(files: readonly ModuleFile[]): void;
   stop(): void;
   /** The machine's current state, for the status page. */
   state(): StateValue;
@@ -43,6 +46,11 @@ export function startReloader(requestReload: (files: string[]) => void, log: (li
   actor.start();
   return {
     watch: (files) => actor.send({ type: 'WATCH', files: [...files] }),
+    imported: (files) => {
+      // Before WATCH: the watcher must hold each import's identity when its first stat comes back.
+      for (const [file, loaded] of files) if (loaded !== null) watcher.loaded(file, loaded);
+      actor.send({ type: 'WATCH', files: files.map(([file]) => file) });
+    },
     stop: () => {
       unsubscribe();
       actor.send({ type: 'STOP' });

@@ -1,6 +1,6 @@
 /** The file watcher against real files and the save patterns of real editors and tools. */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -42,6 +42,12 @@ function inotifyWatches(): number {
       .filter((l) => l.startsWith('inotify wd:')).length;
   }
   return count;
+}
+
+/** The identity a Python worker reports for a file it imported (python/spawning/module_files.py). */
+function identityOf(file: string): string {
+  const s = statSync(file, { bigint: true });
+  return `${s.ino}:${s.size}:${s.mtimeNs}`;
 }
 
 function watcher(): { w: FileWatcher; seen: string[]; errors: string[] } {
@@ -222,6 +228,46 @@ describe('file watcher', () => {
       () => inotifyWatches() === baseline,
       () => `${inotifyWatches() - baseline} kernel watches left open`,
     );
+  });
+
+  it('a file loaded before its watch began: an edit in between is a change, the loaded state itself is not', async () => {
+    const dir = freshDir();
+    const edited = path.join(dir, 'edited.py');
+    const untouched = path.join(dir, 'untouched.py');
+    writeFileSync(edited, 'x = 1\n');
+    writeFileSync(untouched, 'y = 1\n');
+    const editedAtLoad = identityOf(edited);
+    const { w, seen } = watcher();
+    writeFileSync(edited, 'x = 2, saved before the report arrived\n');
+    w.loaded(edited, editedAtLoad);
+    w.loaded(untouched, identityOf(untouched));
+    await w.add([edited, untouched]);
+    assert.deepEqual(seen, [edited]);
+    w.close();
+  });
+
+  it('a second reader of a watched file: older code than on disk is a change, once; code a change was already reported from is not', async () => {
+    const dir = freshDir();
+    const f = path.join(dir, 'shared.py');
+    writeFileSync(f, 'v = 1\n');
+    const v1 = identityOf(f);
+    const { w, seen } = watcher();
+    await w.add([f]);
+    writeFileSync(f, 'v = 2, a longer line\n');
+    await until(
+      () => seen.length === 1,
+      () => JSON.stringify(seen),
+    );
+    // A reader that loaded v1 is replaced by the reload that change asked for.
+    w.loaded(f, v1);
+    assert.equal(seen.length, 1);
+    w.loaded(f, identityOf(f));
+    assert.equal(seen.length, 1, 'the code on disk');
+    // A reader that reports code this watcher never saw (loaded from an older file than the first report) runs stale code.
+    w.loaded(f, '1:2:3');
+    w.loaded(f, '1:2:3');
+    assert.equal(seen.length, 2);
+    w.close();
   });
 
   it('reports nothing after close()', async () => {
