@@ -1,7 +1,10 @@
-/** PEP 3333 environ from a Node request: the CGI keys the worker cannot know. */
-import type { IncomingMessage } from 'node:http';
+/** PEP 3333 environ from a request: the CGI keys the worker cannot know. */
 import type { Environ } from '../../protocol/worker-messages.js';
 import { applyForwarded, type ProxyTrust } from './forwarded.js';
+import type { FrontRequest } from './front.js';
+
+/** The parts of a request the environ is made of. */
+export type RequestHead = Pick<FrontRequest, 'method' | 'url' | 'httpVersion' | 'rawHeaders' | 'socket'>;
 
 export interface ServerIdentity {
   serverName: string;
@@ -71,7 +74,7 @@ function cgiKey(name: string): string | null {
   return key;
 }
 
-export function buildEnviron(req: IncomingMessage, id: ServerIdentity): Environ {
+export function buildEnviron(req: RequestHead, id: ServerIdentity): Environ {
   const [path, query] = splitTarget(req.url ?? '/');
   const socket = req.socket;
   const [scriptName, pathInfo] = mount(id.scriptName ?? '', decodePathLatin1(path));
