@@ -4,13 +4,14 @@
  * --coverage), requests the parser refuses are answered here, and open
  * connections are counted for the connection balance.
  *
- * Handlers see FrontRequest and FrontResponse (front.ts), whatever server
- * implements them.
+ * The lean engine in `h1/` is the front; `SPAWNING_FRONT=node` puts the
+ * node:http server back, for A/B measurements of the two.
  */
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { ConnectionBalance } from './connection-balance.js';
 import { withCoverageReport } from './coverage-report.js';
 import type { Front, FrontHandlers, FrontPeer } from './front.js';
+import { listenH1 } from './h1/h1-server.js';
 import { listenNodeFront } from './node-front.js';
 import type { RequestRelay } from './request-relay.js';
 
@@ -49,5 +50,5 @@ export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay
       onClosed();
     },
   };
-  return listenNodeFront(fd, opts, handlers);
+  return process.env.SPAWNING_FRONT === 'node' ? listenNodeFront(fd, opts, handlers) : listenH1(fd, opts, handlers);
 }
