@@ -19,8 +19,8 @@
  * A request the parser refuses has lost its framing: the answer (400, 431,
  * 408) goes out at once if no response has begun on the socket, else the
  * connection is cut. Requests the front answers itself without losing
- * framing (no Host, CONNECT, an unknown Expect) get an ordinary response in
- * their place in the queue.
+ * framing (no Host or two, CONNECT, an HTTP/2 version line, an unknown
+ * Expect...) get an ordinary response in their place in the queue.
  */
 import type net from 'node:net';
 import { clientErrorBody, clientErrorReply, clientErrorStatus, logClientError } from '../client-error.js';
@@ -48,6 +48,8 @@ const OUTPUT_LIMIT = 16 * 1024;
 /** How long a half-closed connection waits for the client to close its side. */
 export const LINGER_MS = 5000;
 const CONTINUE_EXPECTED = /(?:^|\W)100-continue(?:$|\W)/i;
+/** An absolute-form target (RFC 9112 §3.2.2) a server can take: http(s), then an authority (RFC 3986 §3.2) up to the path. */
+const ABSOLUTE_FORM = /^https?:\/\/(?:[\w\-.~%!$&'()*+,;=:]*@)?(?:\[[\dA-Fa-f:.]+\]|[\w\-.~%!$&'()*+,;=]*)(?::\d*)?(?:[/?#]|$)/i;
 const HEAD_METHOD = 'HEAD';
 
 /** `name` is `lower` in any case (ASCII letters and '-' only). */
@@ -55,6 +57,40 @@ function isName(name: string, lower: string): boolean {
   if (name.length !== lower.length) return false;
   for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
   return true;
+}
+
+/**
+ * What llhttp lets through but HTTP/1.1 says a server must not serve, checked
+ * in one pass over the header names: [status, code, message], or null.
+ */
+function refusalOf(method: number, target: string, major: number, minor: number, headers: string[]): [number, string, string] | null {
+  if (major !== 1) return [505, 'ERR_HTTP_VERSION', `HTTP/${major}.${minor} is not HTTP/1.x`];
+  const first = target.charCodeAt(0);
+  if (first !== 47 /* / */) {
+    if (target === '*') {
+      if (methodName(method) !== 'OPTIONS') return [400, 'ERR_ASTERISK_FORM', `the asterisk-form target is for OPTIONS only, not ${methodName(method)} (RFC 9112 §3.2.4)`];
+    } else if (method !== CONNECT && !ABSOLUTE_FORM.test(target)) {
+      // llhttp takes any scheme and authority (`s://]ufd/:`): the environ would make a path of what is left.
+      return [400, 'ERR_REQUEST_TARGET', 'an absolute-form target that is not http(s) with a valid authority'];
+    }
+  }
+  let hosts = 0;
+  let contentTypes = 0;
+  let transferEncoding = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i]!;
+    if (n.length === 4 && isName(n, 'host')) hosts++;
+    else if (n.length === 12 && isName(n, 'content-type')) contentTypes++;
+    else if (n.length === 17 && isName(n, 'transfer-encoding')) transferEncoding = true;
+  }
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (node:http does too), and for any request with two.
+  if (hosts === 0 && minor === 1) return [400, 'ERR_MISSING_HOST', 'an HTTP/1.1 request without a Host header'];
+  if (hosts > 1) return [400, 'ERR_DUPLICATE_HOST', 'more than one Host header (RFC 9112 §3.2)'];
+  // Joined, two media types would make one CONTENT_TYPE no app can read; gunicorn refuses them too.
+  if (contentTypes > 1) return [400, 'ERR_DUPLICATE_CONTENT_TYPE', 'more than one Content-Type header'];
+  // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding must be treated as having faulty framing.
+  if (transferEncoding && minor === 0) return [400, 'ERR_HTTP10_TRANSFER_ENCODING', 'Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)'];
+  return null;
 }
 
 export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, BodyFlow {
@@ -220,23 +256,21 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
     }
     const http11 = major === 1 && minor === 1;
     const name = methodName(method);
-    const req = new H1Request(name, target, http11 ? '1.1' : `${major}.${minor}`, rawHeaders, this, this, name === HEAD_METHOD, major === 1 && minor === 0);
+    const req = new H1Request(name, target, http11 ? '1.1' : minor === 0 ? '1.0' : `${major}.${minor}`, rawHeaders, this, this, name === HEAD_METHOD, major === 1 && minor === 0);
     const res = new H1Response(this, req, keepAlive);
     this.#current = req;
     this.idleSince = 0;
     this.#queue.push(res);
     if (this.#queue.length === 1) res.activate();
 
+    const refusal = refusalOf(method, target, major, minor, rawHeaders);
+    if (refusal !== null) return this.#answer(req, res, refusal[0], refusal[1], refusal[2]);
     let expect: string | undefined;
     if (http11) {
-      let host = false;
       for (let i = 0; i < rawHeaders.length; i += 2) {
         const n = rawHeaders[i]!;
-        if (n.length === 4 && isName(n, 'host')) host = true;
-        else if (n.length === 6 && isName(n, 'expect')) expect = rawHeaders[i + 1];
+        if (n.length === 6 && isName(n, 'expect')) expect = rawHeaders[i + 1];
       }
-      // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host (node:http does).
-      if (!host) return this.#answer(req, res, 400, 'ERR_MISSING_HOST', 'an HTTP/1.1 request without a Host header');
     }
     if (upgrade && method === CONNECT) return this.#answer(req, res, 400, 'ERR_CONNECT', 'CONNECT is not supported (a WSGI app cannot tunnel)');
     if (expect === undefined) this.#ctx.handlers.request(req, res);
