@@ -205,6 +205,7 @@ export class H1Response implements FrontResponse {
     if (this.destroyed) return;
     this.destroyed = true;
     const callbacks = this.#pendingCallbacks;
+    if (this.#pending !== null) for (const data of this.#pending) this.#sink.pendingBytes -= data.length;
     this.#pending = this.#pendingCallbacks = null;
     if (callbacks !== null) for (const cb of callbacks) if (cb) process.nextTick(cb, errorClosed());
     this.#emitClose();
