@@ -10,11 +10,13 @@
  *
  * Reading stops while the output backs up (a client that sends requests but
  * does not read the answers), between requests only, or while a paused
- * request holds too much of its body, and resumes when both clear. A response that closes the connection ends
- * what is read: later requests are not taken, input is discarded, and once
- * the response is out the connection half-closes and lingers until the
- * client closes its side (or LINGER_MS), so the client reads the answer
- * instead of a reset for the bytes it sent meanwhile.
+ * request holds too much of its body, and resumes when both clear.
+ *
+ * A response that closes the connection ends what is read: later requests
+ * are not taken, input is discarded, and once the response is out the
+ * connection half-closes and lingers until the client closes its side (or
+ * LINGER_MS), so the client reads the answer instead of a reset for the bytes
+ * it sent meanwhile.
  *
  * A request the parser refuses has lost its framing: the answer (400, 431,
  * 408) goes out at once if no response has begun on the socket, else the

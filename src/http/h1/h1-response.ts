@@ -53,13 +53,13 @@ export class H1Response implements FrontResponse {
   last = false;
   /** `Expect: 100-continue` was asked; a final status without 100 first closes the connection (node does too). */
   expectContinue = false;
+  /** Bytes of this response went to the socket (a 100 Continue does not count): no other answer can go before it now. */
+  flushed = false;
   readonly #sink: ResponseSink;
   readonly #req: HeadRequest;
   #active = false;
   /** The head, until it leaves with the first bytes after it. */
   #head: string | null = null;
-  /** Any bytes of this response reached the socket (a 100 Continue does not count). */
-  flushed = false;
   #hasBody = true;
   #chunked = false;
   #ended = false;
@@ -77,10 +77,6 @@ export class H1Response implements FrontResponse {
     this.#sink = sink;
     this.#req = req;
     this.shouldKeepAlive = keepAlive;
-  }
-
-  get ended(): boolean {
-    return this.#ended;
   }
 
   writeHead(statusCode: number, reason: string, headers: string[]): this {
@@ -106,7 +102,8 @@ export class H1Response implements FrontResponse {
     }
     if (!this.headersSent) this.writeHead(this.statusCode, reasonPhrase(this.statusCode), []);
     if (!this.#hasBody || chunk.length === 0) {
-      // No body may follow (HEAD, 204, 304): the bytes are dropped, as node drops them.
+      // No body may follow (HEAD, 204, 304): the bytes are dropped, as node drops them. (An empty
+      // chunk would end a chunked body.)
       if (callback) process.nextTick(callback);
       return true;
     }
