@@ -11,7 +11,7 @@
  * complete, the client simply reconnects) until it is back within it, and the
  * reconnections spread over the children that have room.
  */
-import type { Socket } from 'node:net';
+import type { FrontPeer } from './front.js';
 
 /** Connections off the share that are left alone: 10%, at least one. */
 export function tolerance(share: number): number {
@@ -25,7 +25,7 @@ export class ConnectionBalance {
   #reported = 0;
   /** Connections still to close: the excess over the share when it arrived. */
   #excess = 0;
-  readonly #marked = new WeakSet<Socket>();
+  readonly #marked = new WeakSet<FrontPeer>();
 
   /** For the `stats` message. */
   report(): number {
@@ -47,17 +47,17 @@ export class ConnectionBalance {
     this.connections++;
   }
 
-  closed(socket: Socket): void {
+  closed(peer: FrontPeer): void {
     this.connections--;
-    this.#marked.delete(socket);
+    this.#marked.delete(peer);
   }
 
-  /** For a response about to be sent on `socket`: true when it should close its connection. */
-  shed(socket: Socket): boolean {
-    if (this.#marked.has(socket)) return true;
+  /** For a response about to be sent on the connection `peer`: true when it should close it. */
+  shed(peer: FrontPeer): boolean {
+    if (this.#marked.has(peer)) return true;
     if (this.#excess === 0) return false;
     this.#excess--;
-    this.#marked.add(socket);
+    this.#marked.add(peer);
     return true;
   }
 }

@@ -12,9 +12,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createReadStream, promises as fsp, renameSync, rmSync, symlinkSync } from 'node:fs';
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pythonEnv } from '../actors/python-worker.js';
+import { reasonPhrase, type FrontHandler, type FrontRequest, type FrontResponse } from './front.js';
+import { sendStream } from './send-stream.js';
 
 export const COVERAGE_PATH = '/_coverage';
 
@@ -38,13 +39,13 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
-function plain(res: ServerResponse, status: number, message: string, extra: Record<string, string> = {}): void {
-  const body = `${message}\n`;
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...extra });
+function plain(res: FrontResponse, status: number, message: string, extra: string[] = []): void {
+  const body = Buffer.from(`${message}\n`);
+  res.writeHead(status, reasonPhrase(status), ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(body.length), ...extra]);
   res.end(body);
 }
 
-async function sendFile(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+async function sendFile(req: FrontRequest, res: FrontResponse, file: string): Promise<void> {
   let size: number;
   try {
     const stat = await fsp.stat(file);
@@ -54,13 +55,13 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string)
     plain(res, 404, 'Not Found');
     return;
   }
-  res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': size, 'Cache-Control': 'no-store' });
+  res.writeHead(200, reasonPhrase(200), ['Content-Type', TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length', String(size), 'Cache-Control', 'no-store']);
   if (req.method === 'HEAD') res.end();
-  else createReadStream(file).pipe(res);
+  else sendStream(createReadStream(file), res, (err) => (err === null ? res.end() : res.destroy()));
 }
 
 /** Wraps the child's request handler: `/_coverage…` is answered here, everything else goes on. */
-export function withCoverageReport(next: RequestListener, opts: CoverageReportOptions): RequestListener {
+export function withCoverageReport(next: FrontHandler, opts: CoverageReportOptions): FrontHandler {
   const current = path.join(opts.dataDir, 'report-current');
   const pending = new Map<Kind, Promise<Outcome>>();
   /** This child's HTML reports, newest last: the one before the newest may still be being read. */
@@ -103,16 +104,16 @@ export function withCoverageReport(next: RequestListener, opts: CoverageReportOp
     return p;
   };
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, target: string, query: string): Promise<void> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
+  const serve = async (req: FrontRequest, res: FrontResponse, target: string, query: string): Promise<void> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, 'Method Not Allowed', ['Allow', 'GET, HEAD']);
     const kind: Kind | null = new URLSearchParams(query).get('format') === 'json' ? 'json' : target === `${COVERAGE_PATH}/` ? 'html' : null;
-    if (kind === null && target === COVERAGE_PATH) return plain(res, 302, 'Found', { Location: `${COVERAGE_PATH}/` });
+    if (kind === null && target === COVERAGE_PATH) return plain(res, 302, 'Found', ['Location', `${COVERAGE_PATH}/`]);
     if (kind !== null) {
       const outcome = await generate(kind);
       if (!outcome.ok) return plain(res, outcome.status, outcome.message);
       const json = outcome.json;
       if (json === undefined) return sendFile(req, res, path.join(outcome.dir, 'index.html'));
-      res.writeHead(200, { 'Content-Type': TYPES['.json']!, 'Content-Length': json.length, 'Cache-Control': 'no-store' });
+      res.writeHead(200, reasonPhrase(200), ['Content-Type', TYPES['.json']!, 'Content-Length', String(json.length), 'Cache-Control', 'no-store']);
       return void res.end(req.method === 'HEAD' ? undefined : json);
     }
     // The report's own pages, styles and scripts, as its links name them.

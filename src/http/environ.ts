@@ -1,7 +1,10 @@
-/** PEP 3333 environ from a Node request: the CGI keys the worker cannot know. */
-import type { IncomingMessage } from 'node:http';
+/** PEP 3333 environ from a request: the CGI keys the worker cannot know. */
 import type { Environ } from '../../protocol/worker-messages.js';
 import { applyForwarded, type ProxyTrust } from './forwarded.js';
+import type { FrontRequest } from './front.js';
+
+/** The parts of a request the environ is made of. */
+export type RequestHead = Pick<FrontRequest, 'method' | 'url' | 'httpVersion' | 'rawHeaders' | 'socket'>;
 
 export interface ServerIdentity {
   serverName: string;
@@ -41,20 +44,28 @@ export function decodePathLatin1(path: string): string {
   return out;
 }
 
-/** The path part of a request target, for origin-form and absolute-form alike. */
+/** The path and query of a request target, for origin-form and absolute-form alike. */
 function splitTarget(url: string): [path: string, query: string] {
+  // A fragment is the client's own (RFC 9110 §4.2.5), but some clients send one: it is neither path nor query.
+  const hash = url.indexOf('#');
+  const end = hash < 0 ? url.length : hash;
   let start = 0;
   if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
     const scheme = url.indexOf('://');
-    if (scheme > 0) {
-      const slash = url.indexOf('/', scheme + 3);
-      const qmark = url.indexOf('?', scheme + 3);
-      start = slash >= 0 && (qmark < 0 || slash < qmark) ? slash : qmark >= 0 ? qmark : url.length;
+    if (scheme > 0 && scheme < end) {
+      start = end;
+      for (let i = scheme + 3; i < end; i++) {
+        const c = url.charCodeAt(i);
+        if (c === 47 /* / */ || c === 63 /* ? */) {
+          start = i;
+          break;
+        }
+      }
     }
   }
   const q = url.indexOf('?', start);
-  if (q < 0) return [url.slice(start) || '/', ''];
-  return [url.slice(start, q) || '/', url.slice(q + 1)];
+  if (q < 0 || q > end) return [url.slice(start, end) || '/', ''];
+  return [url.slice(start, q) || '/', url.slice(q + 1, end)];
 }
 
 /** Header name to its CGI key; null for names that must be dropped. */
@@ -71,7 +82,7 @@ function cgiKey(name: string): string | null {
   return key;
 }
 
-export function buildEnviron(req: IncomingMessage, id: ServerIdentity): Environ {
+export function buildEnviron(req: RequestHead, id: ServerIdentity): Environ {
   const [path, query] = splitTarget(req.url ?? '/');
   const socket = req.socket;
   const [scriptName, pathInfo] = mount(id.scriptName ?? '', decodePathLatin1(path));

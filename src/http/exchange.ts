@@ -1,13 +1,13 @@
 /** One HTTP request on its way through the relay, and the answer to it. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Environ, HeaderList, ResponseFrame } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { Release } from './admission.js';
+import { reasonPhrase, type FrontRequest, type FrontResponse } from './front.js';
 
 export interface Exchange {
   id: number;
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: FrontRequest;
+  res: FrontResponse;
   environ: Environ;
   hasBody: boolean;
   /** The worker this request was given to; null while it waits for one. */
@@ -35,13 +35,13 @@ export const PLAIN = 'text/plain; charset=utf-8';
 export const tooLarge = (max: number): string => `Payload Too Large: the body exceeds ${max} bytes`;
 
 /** An answer of the relay's own (413, 502, 503…); destroys a response whose head already left. */
-export function answer(res: ServerResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
+export function answer(res: FrontResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const body = `${message}\n`;
+  const body = Buffer.from(`${message}\n`);
   if (close) res.shouldKeepAlive = false;
-  res.writeHead(status, ['Content-Type', PLAIN, 'Content-Length', String(Buffer.byteLength(body)), ...extra]);
+  res.writeHead(status, reasonPhrase(status), ['Content-Type', PLAIN, 'Content-Length', String(body.length), ...extra]);
   res.end(body);
 }

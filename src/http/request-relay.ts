@@ -11,14 +11,14 @@
  * reported, so its worker can be replaced.
  */
 import fs from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { INITIAL_WINDOW, WorkerTag, type HeaderList, type ResponseFrame } from '../../protocol/worker-messages.js';
+import { INITIAL_WINDOW, WorkerTag, type Environ, type HeaderList, type ResponseFrame } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { AccessLog } from './access-log.js';
 import { Admission, type AdmissionCounters, type Release } from './admission.js';
 import { buildEnviron, type ServerIdentity } from './environ.js';
 import { answer, tooLarge, type Exchange } from './exchange.js';
+import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
+import { sendStream } from './send-stream.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
 
 export interface RelayOptions {
@@ -40,7 +40,7 @@ export interface RelayOptions {
   /** A request of `worker` ran past the timeout and was answered 504. */
   onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
   /** True when this response should close its connection, to move the client to another child. */
-  shedConnection?: (socket: Socket) => boolean;
+  shedConnection?: (peer: FrontPeer) => boolean;
 }
 
 export interface RelayCounters extends AdmissionCounters {
@@ -108,18 +108,22 @@ export class RequestRelay implements RequestSink {
     return failed;
   }
 
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: FrontRequest, res: FrontResponse): void => {
+    this.#handle(req, res, buildEnviron(req, this.#opts.identity));
+  };
+
+  #handle(req: FrontRequest, res: FrontResponse, environ: Environ): void {
     const opts = this.#opts;
     if (!opts.keepalive || this.#draining || opts.shedConnection?.(req.socket)) res.shouldKeepAlive = false;
-    if (this.#rejectOversized(req, res)) return;
-    const length = req.headers['content-length'];
-    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (this.#rejectOversized(req, res, environ)) return;
+    // From the environ, not req.headers: node builds that object on first use, and nothing else here needs it.
+    const length = environ.CONTENT_LENGTH;
     const ex: Exchange = {
       id: (this.#nextId = (this.#nextId + 1) >>> 0),
       req,
       res,
-      environ: buildEnviron(req, opts.identity),
-      hasBody: chunked || (length !== undefined && length !== '0'),
+      environ,
+      hasBody: environ.HTTP_TRANSFER_ENCODING !== undefined || (length !== undefined && length !== '0'),
       worker: null,
       bodyCredit: INITIAL_WINDOW,
       bodyBytes: 0,
@@ -141,7 +145,7 @@ export class RequestRelay implements RequestSink {
       const busy = `${this.#admission.running} requests running, ${this.#admission.queued} waiting`;
       this.#reject(req, res, 503, `Service Unavailable: the worker is busy (${busy})`, false, ['Retry-After', '1']);
     }
-  };
+  }
 
   /** The request got an admission slot. */
   #start(ex: Exchange, release: Release): void {
@@ -156,16 +160,17 @@ export class RequestRelay implements RequestSink {
   }
 
   /** `Expect: 100-continue`: say "continue" only to a body we will accept. */
-  readonly checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.#rejectOversized(req, res)) return;
+  readonly checkContinue = (req: FrontRequest, res: FrontResponse): void => {
+    const environ = buildEnviron(req, this.#opts.identity);
+    if (this.#rejectOversized(req, res, environ)) return;
     res.writeContinue();
-    this.handle(req, res);
+    this.#handle(req, res, environ);
   };
 
   /** A declared Content-Length over --max-body-size is answered 413 before any of the body is read. */
-  #rejectOversized(req: IncomingMessage, res: ServerResponse): boolean {
+  #rejectOversized(req: FrontRequest, res: FrontResponse, environ: Environ): boolean {
     const max = this.#opts.maxBodySize;
-    const length = req.headers['content-length'];
+    const length = environ.CONTENT_LENGTH;
     if (max === 0 || length === undefined || Number(length) <= max) return false;
     this.#reject(req, res, 413, tooLarge(max), true);
     return true;
@@ -315,14 +320,14 @@ export class RequestRelay implements RequestSink {
     stream.on('data', (chunk) => {
       ex.bytes += chunk.length;
     });
-    stream.on('error', (err) => {
-      process.stderr.write(`spawning: file_wrapper ${path}: ${err.message}\n`);
-      ex.answered = true;
-      ex.res.destroy();
+    sendStream(stream, ex.res, (err) => {
+      if (err !== null) {
+        process.stderr.write(`spawning: file_wrapper ${path}: ${err.message}\n`);
+        ex.answered = true;
+        ex.res.destroy();
+      }
       this.#resume(ex);
     });
-    stream.on('end', () => this.#resume(ex));
-    stream.pipe(ex.res, { end: false });
   }
 
   /** A FILE finished streaming: apply the frames that queued behind it. */
@@ -360,7 +365,7 @@ export class RequestRelay implements RequestSink {
     if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
   }
 
-  #log(req: IncomingMessage, res: ServerResponse, bytes: number, startedAt: number, ex?: Exchange): void {
+  #log(req: FrontRequest, res: FrontResponse, bytes: number, startedAt: number, ex?: Exchange): void {
     this.#opts.accessLog.write({
       // The client as the app saw it (a trusted proxy's X-Forwarded-For applied).
       remoteAddr: ex?.environ.REMOTE_ADDR ?? req.socket.remoteAddress ?? '',
@@ -379,7 +384,7 @@ export class RequestRelay implements RequestSink {
   }
 
   /** Answered here without the worker (413, 503): still one access-log line. */
-  #reject(req: IncomingMessage, res: ServerResponse, status: number, message: string, close: boolean, extra?: string[]): void {
+  #reject(req: FrontRequest, res: FrontResponse, status: number, message: string, close: boolean, extra?: string[]): void {
     const startedAt = performance.now();
     answer(res, status, message, close, extra);
     this.requests++;

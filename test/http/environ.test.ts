@@ -41,6 +41,16 @@ describe('environ', () => {
     const env = buildEnviron(request('http://h.example:81/a/b?q=1', []), id);
     assert.deepEqual([env.PATH_INFO, env.QUERY_STRING], ['/a/b', 'q=1']);
     assert.equal(buildEnviron(request('http://h.example', []), id).PATH_INFO, '/');
+    assert.deepEqual([buildEnviron(request('http://h.example?q=1', []), id).PATH_INFO, buildEnviron(request('http://h.example?q=1', []), id).QUERY_STRING], ['/', 'q=1']);
+  });
+
+  it('leaves a fragment a client sent out of PATH_INFO and QUERY_STRING, not out of RAW_URI', () => {
+    const env = buildEnviron(request('/a%20b?page=1#posts-17408', []), id);
+    assert.deepEqual([env.PATH_INFO, env.QUERY_STRING, env.RAW_URI], ['/a b', 'page=1', '/a%20b?page=1#posts-17408']);
+    const noQuery = buildEnviron(request('/a#frag?x', []), id);
+    assert.deepEqual([noQuery.PATH_INFO, noQuery.QUERY_STRING], ['/a', '']);
+    const absolute = buildEnviron(request('http://h.example#frag', []), id);
+    assert.deepEqual([absolute.PATH_INFO, absolute.QUERY_STRING], ['/', '']);
   });
 
   it('maps headers: CONTENT_*, HTTP_*, duplicates joined, cookies with "; ", underscores dropped', () => {

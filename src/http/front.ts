@@ -1,0 +1,101 @@
+/**
+ * What the child's request handling (the relay, the environ, the coverage
+ * report, the connection balance) needs of an HTTP exchange, and no more.
+ *
+ * Two fronts implement it: the lean HTTP/1.1 engine in `h1/` (the default),
+ * and node:http, whose IncomingMessage and ServerResponse satisfy these
+ * interfaces as they are (`SPAWNING_FRONT=node`, kept for A/B measurements).
+ * Names and semantics follow node's objects, so either can be passed
+ * without an adapter; the optional members are optional because node's
+ * typings declare them so.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** The client's end of a connection. Also its identity: the connection balance marks connections by it. */
+export interface FrontPeer {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+export interface FrontRequest {
+  readonly method?: string | undefined;
+  /** The request target as sent. */
+  readonly url?: string | undefined;
+  /** `1.1`, `1.0`. */
+  readonly httpVersion: string;
+  /** Names and values alternating, as received (duplicates kept). */
+  readonly rawHeaders: string[];
+  /** Lower-cased names, duplicates joined as node joins them. Built on first use: the hot path reads the environ instead. */
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: FrontPeer;
+  /** Every body byte was delivered (or discarded) and 'end' was emitted. */
+  readonly readableEnded: boolean;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  removeAllListeners(event: 'data'): unknown;
+  /** Stop delivering body chunks; reading from the client stops once a little is buffered. */
+  pause(): unknown;
+  /** Deliver body chunks again; with no 'data' listener they are discarded. */
+  resume(): unknown;
+}
+
+export interface FrontResponse {
+  statusCode: number;
+  /** False: this response closes its connection (`Connection: close`). Read when the head is written. */
+  shouldKeepAlive: boolean;
+  /** writeHead() was called. */
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  /** end() was called and the whole response was handed to the connection. */
+  readonly writableFinished: boolean;
+  /** Throws, as node does, on a status, reason or header it must not send; nothing is written then. */
+  writeHead(statusCode: number, reason: string, headers: string[]): unknown;
+  /** `callback` runs once `chunk` was handed to the kernel. False: buffered past the high-water mark, wait for 'drain'. */
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
+  end(chunk?: Uint8Array): unknown;
+  /** `HTTP/1.1 100 Continue`, for a request that expects it. */
+  writeContinue(): void;
+  /** Aborts the connection: for a response that cannot be completed. */
+  destroy(): unknown;
+  /** 'close': the response is done, or its connection closed first (then writableFinished is false). Once per response. */
+  on(event: 'close', listener: () => void): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+export type FrontHandler = (req: FrontRequest, res: FrontResponse) => void;
+
+export interface FrontHandlers {
+  request: FrontHandler;
+  /** `Expect: 100-continue` (HTTP/1.1): the handler decides whether to say continue. */
+  checkContinue: FrontHandler;
+}
+
+export interface Front {
+  /** Stops accepting; open connections stay (see `stopAccepting` in the child). */
+  stopAccepting(): void;
+  /** Closes every connection at once (a deadman kill). */
+  closeAll(): void;
+}
+
+/** Reason phrases (RFC 9110) for the statuses the child answers itself. */
+const REASONS: Record<number, string> = {
+  100: 'Continue',
+  200: 'OK',
+  302: 'Found',
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  417: 'Expectation Failed',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};
+
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? 'Unknown';
+}
