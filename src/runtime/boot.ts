@@ -26,7 +26,7 @@ import { observeController } from '../status/observer.js';
 import { followHealth, publicConfig } from '../status/controller-status.js';
 import { startStatusService } from '../status/service.js';
 import { StatusStore } from '../status/status-store.js';
-import { describeLoadError, loadErrorExitCode, runController, type ControllerActor } from './controller.js';
+import { describeLoadError, loadErrorExitCode, runController, workersOfFronts, type ControllerActor } from './controller.js';
 import { daemonStatus, launchDaemon } from './daemon.js';
 import { startReloader, type Reloader } from './reloader.js';
 
@@ -97,6 +97,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   const store = new StatusStore(STATS_INTERVAL_MS * 4);
   let controller: ControllerActor | null = null;
   let reloader: Reloader | null = null;
+  const fronts = frontCount(settings.processes, settings.fronts);
   // Bound before --chuid too, so a privileged status port works like the service's.
   const status =
     settings.statusPort === null
@@ -116,9 +117,11 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
           },
           view: () => {
             const snapshot = controller?.getSnapshot();
+            const now = snapshot?.context.processes ?? fronts;
             return {
               records: snapshot?.context.children ?? [],
-              processes: snapshot?.context.processes ?? settings.processes,
+              fronts: now,
+              workers: workersOfFronts(now, settings.processes, fronts),
               generation: snapshot?.context.generation ?? 1,
               machines: { controller: snapshot?.value ?? 'idle', reloader: reloader?.state() ?? null },
             };
@@ -136,7 +139,6 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
-  const fronts = frontCount(settings.processes, settings.fronts);
   const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
   log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);

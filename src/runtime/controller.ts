@@ -68,6 +68,13 @@ export function workersOfSlot(slot: number, workers: number, fronts: number): nu
   return base + (slot < extra || (slot >= fronts && extra > 0) ? 1 : 0);
 }
 
+/** Python workers of `fronts` children (after TTIN/TTOU) when `workers` were first spread over `initialFronts`. */
+export function workersOfFronts(fronts: number, workers: number, initialFronts: number): number {
+  let total = 0;
+  for (let slot = 0; slot < fronts; slot++) total += workersOfSlot(slot, workers, initialFronts);
+  return total;
+}
+
 /** Runs until the controller stops; resolves with the exit code. */
 export function runController(opts: ControllerOptions): Promise<number> {
   const { socket, childConfig, log } = opts;

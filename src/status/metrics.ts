@@ -24,7 +24,7 @@ export class MetricsExporter {
   ) {
     const registers = [this.registry];
     new Gauge({ name: 'spawning_children_ready', help: 'Children accepting requests.', registers, collect() { this.set(counts().ready); } });
-    new Gauge({ name: 'spawning_children_configured', help: 'Children the controller keeps (--processes, TTIN/TTOU).', registers, collect() { this.set(counts().configured); } });
+    new Gauge({ name: 'spawning_children_configured', help: 'Children (HTTP fronts) the controller keeps (--fronts, TTIN/TTOU).', registers, collect() { this.set(counts().configured); } });
     new Gauge({ name: 'spawning_requests_in_flight', help: 'Requests being served or waiting in a child.', registers, collect() { this.set(store.sum('inflight')); } });
     new Gauge({ name: 'spawning_request_queue_length', help: 'Requests waiting in a child for a worker.', registers, collect() { this.set(store.sum('queued')); } });
     new Gauge({

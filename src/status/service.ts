@@ -75,7 +75,7 @@ export async function startStatusService(opts: StatusServiceOptions): Promise<St
   actor.start();
   const metrics = new MetricsExporter(store, () => {
     const view = opts.view();
-    return { ready: view.records.filter((r) => r.state === 'ready').length, configured: view.processes };
+    return { ready: view.records.filter((r) => r.state === 'ready').length, configured: view.fronts };
   });
   const info = (): ControllerInfo => ({ ...opts.info, pid: process.pid, startedAt });
   const fullView = (): ControllerView => {

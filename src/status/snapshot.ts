@@ -30,7 +30,9 @@ export interface MachineStates {
 
 export interface ControllerView {
   records: readonly ChildRecord[];
-  processes: number;
+  /** Children (HTTP fronts) the controller keeps, and the Python workers they run between them. */
+  fronts: number;
+  workers: number;
   generation: number;
   machines: MachineStates;
   health: Health;
@@ -76,7 +78,9 @@ export interface StatusJson {
   port: number;
   health: Health;
   generation: number;
+  /** Python worker processes, and the children (HTTP fronts) that run them. */
   processes: number;
+  fronts: number;
   threads: number;
   active_children_count: number;
   configured_children_count: number;
@@ -146,10 +150,11 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
     port: info.port,
     health: view.health,
     generation: view.generation,
-    processes: view.processes,
+    processes: view.workers,
+    fronts: view.fronts,
     threads: info.threads,
     active_children_count: view.records.filter((r) => r.state === 'ready').length,
-    configured_children_count: view.processes,
+    configured_children_count: view.fronts,
     concurrent_requests: store.sum('inflight'),
     queued_requests: store.sum('queued'),
     requests_total: store.totalRequests,

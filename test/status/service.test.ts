@@ -41,6 +41,8 @@ async function statusUrl(server: RunningServer): Promise<string> {
 interface StatusJson {
   health: string;
   generation: number;
+  processes: number;
+  fronts: number;
   requests_total: number;
   shed_total: number;
   timed_out_total: number;
@@ -49,7 +51,7 @@ interface StatusJson {
   active_children_count: number;
   configured_children_count: number;
   concurrent_requests: number;
-  children: { id: number; pid: number; worker_pid: number | null; requests: number; responsive: boolean; state: string; machine_state: string | null; generation: number }[];
+  children: { id: number; pid: number; worker_pid: number | null; requests: number; responsive: boolean; state: string; machine_state: string | null; generation: number; workers: { pid: number }[] }[];
   counts: { reloads: number };
   machines: { controller: string[]; status: string[]; reloader: string[] | null };
   config: Record<string, unknown>;
@@ -68,6 +70,27 @@ function metric(text: string, series: string): number {
 after(killAllServers);
 
 describe('status service', () => {
+  test('processes counts Python workers and fronts counts children, also after TTIN adds a front with its share', async () => {
+    const server = await startServer({ args: ['--processes', '3', '--fronts', '2', '--status-port', '0', 'integration_apps.app'] });
+    const base = await statusUrl(server);
+    const workersSeen = (json: StatusJson): number[] => json.children.map((c) => c.workers.length).sort();
+    const s = await waitFor(async () => {
+      const json = await statusJson(base);
+      return json.children.length === 2 && workersSeen(json).join() === '1,2' ? json : null;
+    }, 'two fronts reporting their workers');
+    assert.equal(s.processes, 3);
+    assert.equal(s.fronts, 2);
+    assert.equal(s.configured_children_count, 2);
+    server.proc.kill('SIGTTIN');
+    const grown = await waitFor(async () => {
+      const json = await statusJson(base);
+      return json.children.length === 3 && json.active_children_count === 3 ? json : null;
+    }, 'a third front');
+    // The new slot gets as many workers as the first.
+    assert.deepEqual([grown.processes, grown.fronts, workersSeen(grown).join()], [5, 3, '1,2,2']);
+    await server.stop();
+  });
+
   test('counts known traffic exactly, in status.json and /metrics, and keeps them across a reload', async () => {
     const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--status-port', '0', 'integration_apps.app'] });
     const base = await statusUrl(server);

@@ -186,7 +186,7 @@ async function poll() {
     const health = $('#health');
     health.textContent = s.health;
     health.className = `badge ${s.health}`;
-    $('#url').textContent = `${s.url} · pid ${s.pid} · ${s.processes} × ${s.threads} threads`;
+    $('#url').textContent = `${s.url} · pid ${s.pid} · ${s.processes} processes × ${s.threads} threads, ${s.fronts} ${s.fronts === 1 ? 'front' : 'fronts'}`;
     $('#updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.title = `spawning ${s.active_children_count}/${s.configured_children_count} · ${s.health}`;
     renderCards(s);
