@@ -2,12 +2,13 @@
  * The benchmark suite (`scripts/bench`, which installs the peers and raises
  * the open-file limit first): spawning against gunicorn, uWSGI (pyuwsgi,
  * --http-socket), waitress and Granian, plus a bare Node http server as the
- * ceiling, all serving examples/bench.py's bytes at the same process count,
- * loaded by the same wrk. Runs alternate between servers so the machine's
+ * ceiling, all serving the same app at the same process count (examples/bench.py's
+ * bytes, or the real apps examples/bench_flask.py and bench_django.py), loaded
+ * by the same wrk. Runs alternate between servers so the machine's
  * drift hits them all alike; the table shows medians. Not a test.
  *
  *   node dist/scripts/bench.js [--processes 1,2] [--duration 5] [--repeats 3]
- *        [--scenarios hello,10k,echo,longpoll,longpoll-2000,longpoll-2s,idle,close] [--servers spawning,gunicorn,…]
+ *        [--scenarios hello,10k,echo,flask,django,longpoll,longpoll-2000,longpoll-2s,idle,close] [--servers spawning,gunicorn,…]
  *        [--write BENCHMARKS.md]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -31,27 +32,32 @@ interface Scenario {
   path: string;
   connections: number;
   mode: Mode;
+  /** The module in examples/ whose `app` every server serves. */
+  app: 'bench' | 'bench_flask' | 'bench_django';
   /** wrk's -s script (Lua), or extra headers. */
   lua?: string;
   headers?: string[];
 }
 
 const SCENARIOS: Scenario[] = [
-  { key: 'hello', title: 'hello world (13 bytes), keep-alive, 50 connections', path: '/', connections: 50, mode: 'sync' },
-  { key: '10k', title: '10 KB response, keep-alive, 50 connections', path: '/10k', connections: 50, mode: 'sync' },
+  { key: 'hello', title: 'hello world (13 bytes), keep-alive, 50 connections', path: '/', connections: 50, mode: 'sync', app: 'bench' },
+  { key: '10k', title: '10 KB response, keep-alive, 50 connections', path: '/10k', connections: 50, mode: 'sync', app: 'bench' },
   {
     key: 'echo',
     title: 'POST echo of 64 KB, keep-alive, 50 connections',
     path: '/echo',
     connections: 50,
     mode: 'sync',
+    app: 'bench',
     lua: 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "application/octet-stream"\n',
   },
-  { key: 'longpoll', title: 'long-poll: each request waits 10 ms, 512 connections', path: '/sleep', connections: 512, mode: 'green' },
-  { key: 'longpoll-2000', title: 'long-poll: each request waits 10 ms, 2,000 connections', path: '/sleep', connections: 2000, mode: 'green' },
-  { key: 'longpoll-2s', title: 'long-poll: each request waits 2 s, 2,000 connections', path: '/sleep?ms=2000', connections: 2000, mode: 'green' },
-  { key: 'idle', title: '10,000 idle keep-alive connections: total RSS', path: '/', connections: 10_000, mode: 'idle' },
-  { key: 'close', title: 'no keep-alive (a new connection per request), 50 connections', path: '/', connections: 50, mode: 'sync', headers: ['Connection: close'] },
+  { key: 'flask', title: 'Flask JSON endpoint reading one sqlite row, keep-alive, 50 connections', path: '/item/42', connections: 50, mode: 'sync', app: 'bench_flask' },
+  { key: 'django', title: 'Django template page with a database query (20 rows), keep-alive, 50 connections', path: '/items/?start=100', connections: 50, mode: 'sync', app: 'bench_django' },
+  { key: 'longpoll', title: 'long-poll: each request waits 10 ms, 512 connections', path: '/sleep', connections: 512, mode: 'green', app: 'bench' },
+  { key: 'longpoll-2000', title: 'long-poll: each request waits 10 ms, 2,000 connections', path: '/sleep', connections: 2000, mode: 'green', app: 'bench' },
+  { key: 'longpoll-2s', title: 'long-poll: each request waits 2 s, 2,000 connections', path: '/sleep?ms=2000', connections: 2000, mode: 'green', app: 'bench' },
+  { key: 'idle', title: '10,000 idle keep-alive connections: total RSS', path: '/', connections: 10_000, mode: 'idle', app: 'bench' },
+  { key: 'close', title: 'no keep-alive (a new connection per request), 50 connections', path: '/', connections: 50, mode: 'sync', app: 'bench', headers: ['Connection: close'] },
 ];
 
 interface Launch {
@@ -64,7 +70,7 @@ interface Server {
   key: string;
   label: (mode: Mode) => string;
   /** The command line, or why this server sits the scenario out. */
-  launch: (port: number, processes: number, mode: Mode) => Launch | { skip: string };
+  launch: (port: number, processes: number, mode: Mode, app: string) => Launch | { skip: string };
 }
 
 const KEEPALIVE_S = '60';
@@ -73,13 +79,13 @@ const SERVERS: Server[] = [
   {
     key: 'spawning',
     label: (mode) => (mode === 'green' ? 'spawning --threads 0' : 'spawning --threads 4'),
-    launch: (port, processes, mode) => ({
+    launch: (port, processes, mode, app) => ({
       cmd: process.execPath,
       args: [
         path.join(ROOT, 'bin', 'spawning.js'),
         ...['--host', '127.0.0.1', '--port', String(port), '--processes', String(processes), '-l', '/dev/null', '--python', PYTHON],
         ...(mode === 'green' ? ['--threads', '0', '--max-green', '2000'] : ['--threads', '4']),
-        ...['--keepalive-timeout', KEEPALIVE_S, '--backlog', '4096', 'bench.app'],
+        ...['--keepalive-timeout', KEEPALIVE_S, '--backlog', '4096', `${app}.app`],
       ],
       cwd: EXAMPLES,
     }),
@@ -87,12 +93,12 @@ const SERVERS: Server[] = [
   {
     key: 'gunicorn',
     label: (mode) => (mode === 'sync' ? 'gunicorn sync' : 'gunicorn gevent'),
-    launch: (port, processes, mode) => ({
+    launch: (port, processes, mode, app) => ({
       cmd: path.join(BENCH_VENV, 'gunicorn'),
       args: [
         ...['--bind', `127.0.0.1:${port}`, '--workers', String(processes), '--log-level', 'warning', '--backlog', '4096'],
         ...(mode === 'sync' ? ['--worker-class', 'sync'] : ['--worker-class', 'gevent', '--worker-connections', '20000', '--keep-alive', KEEPALIVE_S]),
-        'bench:app',
+        `${app}:app`,
       ],
       cwd: EXAMPLES,
     }),
@@ -100,14 +106,14 @@ const SERVERS: Server[] = [
   {
     key: 'uwsgi',
     label: () => 'uWSGI --http11-socket',
-    launch: (port, processes, mode) =>
+    launch: (port, processes, mode, app) =>
       mode === 'green'
         ? { skip: 'pyuwsgi ships no gevent plugin' }
         : {
             cmd: path.join(BENCH_VENV, 'uwsgi'),
             args: [
               ...['--http11-socket', `127.0.0.1:${port}`, '--master', '--processes', String(processes), '--threads', '4'],
-              ...['--wsgi-file', 'bench.py', '--callable', 'app', '--disable-logging', '--die-on-term', '--listen', '4096', '--max-fd', '65536'],
+              ...['--wsgi-file', `${app}.py`, '--callable', 'app', '--disable-logging', '--die-on-term', '--listen', '4096', '--max-fd', '65536'],
             ],
             cwd: EXAMPLES,
           },
@@ -115,26 +121,26 @@ const SERVERS: Server[] = [
   {
     key: 'waitress',
     label: () => 'waitress',
-    launch: (port, processes, mode) =>
+    launch: (port, processes, mode, app) =>
       processes > 1
         ? { skip: 'waitress runs one process' }
         : mode === 'green'
           ? { skip: 'waitress has no green mode' }
           : {
               cmd: path.join(BENCH_VENV, 'waitress-serve'),
-              args: ['--listen', `127.0.0.1:${port}`, '--threads', '4', '--connection-limit', '20000', '--backlog', '4096', 'bench:app'],
+              args: ['--listen', `127.0.0.1:${port}`, '--threads', '4', '--connection-limit', '20000', '--backlog', '4096', `${app}:app`],
               cwd: EXAMPLES,
             },
   },
   {
     key: 'granian',
     label: (mode) => (mode === 'green' ? 'Granian wsgi, 256 blocking threads' : 'Granian wsgi'),
-    launch: (port, processes, mode) => ({
+    launch: (port, processes, mode, app) => ({
       cmd: path.join(BENCH_VENV, 'granian'),
       args: [
         ...['--interface', 'wsgi', '--host', '127.0.0.1', '--port', String(port), '--workers', String(processes), '--no-log', '--backlog', '4096'],
         ...(mode === 'green' ? ['--blocking-threads', '256'] : []),
-        'bench:app',
+        `${app}:app`,
       ],
       cwd: EXAMPLES,
     }),
@@ -142,7 +148,8 @@ const SERVERS: Server[] = [
   {
     key: 'node',
     label: () => 'bare Node http (ceiling)',
-    launch: (port, processes) => ({ cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes), KEEPALIVE_S], cwd: ROOT }),
+    launch: (port, processes, _mode, app) =>
+      app === 'bench' ? { cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes), KEEPALIVE_S], cwd: ROOT } : { skip: 'serves canned bytes, not a Python app' },
   },
 ];
 
@@ -177,13 +184,14 @@ async function answers(port: number, urlPath: string): Promise<boolean> {
   }
 }
 
-async function start(server: Server, processes: number, mode: Mode, logDir: string): Promise<Running | { skip: string }> {
+/** Starts `server` on `app`, ready once `probe` answers 200. */
+async function start(server: Server, processes: number, mode: Mode, app: Scenario['app'], probe: string, logDir: string): Promise<Running | { skip: string }> {
   const port = await freePort();
-  const launch = server.launch(port, processes, mode);
+  const launch = server.launch(port, processes, mode, app);
   if ('skip' in launch) return launch;
   // A file, not a pipe: wrk runs synchronously, and a chatty server (waitress warns on every
   // queued task) would block on a full pipe nobody drains meanwhile.
-  const log = path.join(logDir, `${server.key}-${mode}-${processes}.log`);
+  const log = path.join(logDir, `${server.key}-${mode}-${app}-${processes}.log`);
   const fd = openSync(log, 'w');
   const proc = spawn(launch.cmd, launch.args, { cwd: launch.cwd, stdio: ['ignore', 'ignore', fd], detached: true });
   closeSync(fd);
@@ -191,7 +199,7 @@ async function start(server: Server, processes: number, mode: Mode, logDir: stri
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) return { skip: `exited at start: ${tail()}` };
-    if (await answers(port, '/')) return { server, label: server.label(mode), port, proc, launch };
+    if (await answers(port, probe)) return { server, label: server.label(mode), port, proc, launch };
     await sleep(200);
   }
   stop(proc);
@@ -254,6 +262,38 @@ function treeRss(root: number): number {
   return bytes;
 }
 
+type Role = 'controller' | 'front' | 'worker';
+
+/** spawning's resident memory by role: the controller (the root), its Node fronts, its Python workers. */
+function rssByRole(root: number): Record<Role, { count: number; bytes: number }> {
+  const out: Record<Role, { count: number; bytes: number }> = { controller: { count: 0, bytes: 0 }, front: { count: 0, bytes: 0 }, worker: { count: 0, bytes: 0 } };
+  for (const pid of processTree(root)) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const role: Role | null = pid === root ? 'controller' : cmdline.includes('spawning.worker') ? 'worker' : cmdline.includes('child.js') ? 'front' : null;
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (role && m) {
+        out[role].count++;
+        out[role].bytes += Number(m[1]) * 1024;
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function rolesTable(idle: ReturnType<typeof rssByRole>, loaded: ReturnType<typeof rssByRole>): string {
+  const lines = ['| role | processes | RSS idle | RSS after the runs | per process after |', '|---|---:|---:|---:|---:|'];
+  for (const role of ['controller', 'front', 'worker'] as const) {
+    const { count, bytes } = loaded[role];
+    lines.push(`| ${role} | ${count} | ${mib(idle[role].bytes)} | ${mib(bytes)} | ${count ? mib(bytes / count) : '–'} |`);
+  }
+  const total = (r: ReturnType<typeof rssByRole>): number => r.controller.bytes + r.front.bytes + r.worker.bytes;
+  lines.push(`| total | | ${mib(total(idle))} | ${mib(total(loaded))} | |`);
+  return lines.join('\n');
+}
+
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 /**
@@ -280,6 +320,8 @@ interface Sample {
   errors: number;
   /** The server's CPU time per request (all its processes), µs; NaN when unknown. */
   cpuUs: number;
+  /** Resident memory of all the server's processes right after the run; NaN when unknown. */
+  rss: number;
 }
 
 const toMs = (text: string): number => {
@@ -308,6 +350,7 @@ function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string 
     p99: toMs(field(/^\s+99%\s+(\S+)/m)),
     errors,
     cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN,
+    rss: serverPid === undefined ? NaN : treeRss(serverPid),
   };
 }
 
@@ -387,7 +430,7 @@ function throughputTable(rows: Row[]): string {
     return row ? median(row.samples.map((s) => s.rps)) : null;
   };
   const peers = ['gunicorn', 'uwsgi', 'granian', 'node'].filter((k) => rpsOf(k) !== null);
-  const head = ['server', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', ...peers.map((k) => (k === 'node' ? '% of Node' : `× ${rows.find((r) => r.key === k)!.label.split(' ')[0]}`))];
+  const head = ['server', 'requests/s', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req', 'RSS', ...peers.map((k) => (k === 'node' ? '% of Node' : `× ${rows.find((r) => r.key === k)!.label.split(' ')[0]}`))];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const row of rows) {
     if (row.samples.length === 0) {
@@ -398,7 +441,7 @@ function throughputTable(rows: Row[]): string {
     const ratios = peers.map((k) => (k === 'node' ? `${fmt((100 * rps) / rpsOf(k)!, 0)}%` : `${fmt(rps / rpsOf(k)!, 2)}×`));
     const errors = row.samples.reduce((n, s) => n + s.errors, 0);
     const cpu = median(row.samples.map((s) => s.cpuUs));
-    lines.push(`| ${row.label} | ${fmt(rps)} | ${fmt(median(row.samples.map((s) => s.p50)), 2)} | ${fmt(median(row.samples.map((s) => s.p99)), 2)} | ${errors} | ${fmt(cpu)} | ${ratios.join(' | ')} |`);
+    lines.push(`| ${row.label} | ${fmt(rps)} | ${fmt(median(row.samples.map((s) => s.p50)), 2)} | ${fmt(median(row.samples.map((s) => s.p99)), 2)} | ${errors} | ${fmt(cpu)} | ${mib(median(row.samples.map((s) => s.rss)))} | ${ratios.join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -465,7 +508,7 @@ function positive(v: string, flag: string): number {
 
 function machineDescription(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const versions = execFileSync(path.join(BENCH_VENV, 'python'), ['-c', 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("gunicorn","gevent","pyuwsgi","waitress","granian")))'], { encoding: 'utf8' }).trim();
+  const versions = execFileSync(path.join(BENCH_VENV, 'python'), ['-c', 'import importlib.metadata as m; print(", ".join(f"{p} {m.version(p)}" for p in ("gunicorn","gevent","pyuwsgi","waitress","granian","flask","django")))'], { encoding: 'utf8' }).trim();
   const python = execFileSync(PYTHON, ['--version'], { encoding: 'utf8' }).trim();
   const wrkVersion = (() => {
     try {
@@ -494,13 +537,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => process.exit(143)); // so the servers under test are stopped too
   try {
     for (const processes of opts.processes) {
-      for (const mode of ['sync', 'green', 'idle'] as const) {
-        const scenarios = opts.scenarios.filter((s) => s.mode === mode);
-        if (scenarios.length === 0) continue;
+      // Servers start once per mode and app, and serve every scenario of that group.
+      const groups = [...new Set(opts.scenarios.map((s) => `${s.mode} ${s.app}`))].map((g) => opts.scenarios.filter((s) => `${s.mode} ${s.app}` === g));
+      for (const scenarios of groups) {
+        const { mode, app } = scenarios[0]!;
         const rows = new Map<string, Row[]>(scenarios.map((s) => [s.key, []]));
         const running: Running[] = [];
+        let idleRoles: ReturnType<typeof rssByRole> | null = null;
         for (const server of opts.servers) {
-          const r = await start(server, processes, mode, tmp);
+          const r = await start(server, processes, mode, app, scenarios[0]!.path, tmp);
           if ('skip' in r) {
             say(`${server.label(mode)}: ${r.skip}`);
             for (const s of scenarios) rows.get(s.key)!.push({ label: server.label(mode), key: server.key, samples: [], skip: r.skip });
@@ -508,6 +553,7 @@ async function main(): Promise<void> {
           }
           cleanup.push(r.proc);
           running.push(r);
+          if (server.key === 'spawning' && mode === 'sync') idleRoles = rssByRole(r.proc.pid!);
           commands.set(`${r.label}`, `${path.relative(ROOT, r.launch.cmd) || r.launch.cmd} ${r.launch.args.map((a) => (a.startsWith(ROOT) ? path.relative(ROOT, a) : a)).join(' ')}`.replace(/--port \d+|127\.0\.0\.1:\d+|bench-ceiling\.js \d+/g, (m) => m.replace(/\d+$/, 'PORT')));
           for (const s of scenarios) rows.get(s.key)!.push({ label: r.label, key: server.key, samples: [] });
         }
@@ -541,6 +587,13 @@ async function main(): Promise<void> {
           const heading = `### ${scenario.title}: ${processes} process${processes > 1 ? 'es' : ''}`;
           const how = mode === 'idle' ? `${fmt(scenario.connections)} connections, one request each (opened again when answered with \`Connection: close\`, up to 5 times), then held idle 2 s` : `wrk -t2 -c${scenario.connections} -d${opts.duration}s --latency, median of ${opts.repeats} alternating runs`;
           sections.push(`${heading}\n\n${how}\n\n${text}`);
+          process.stdout.write(`\n${heading}\n\n${text}\n`);
+        }
+        const spawning = running.find((r) => r.server.key === 'spawning');
+        if (spawning && idleRoles) {
+          const heading = `### spawning's memory by role, ${app}.py: ${processes} process${processes > 1 ? 'es' : ''}`;
+          const text = rolesTable(idleRoles, rssByRole(spawning.proc.pid!));
+          sections.push(`${heading}\n\nidle: after one request; after the runs: after every scenario above on this app\n\n${text}`);
           process.stdout.write(`\n${heading}\n\n${text}\n`);
         }
         for (const r of running) stop(r.proc);
