@@ -11,6 +11,10 @@
  * one, now retired, finishes its other requests and is killed when only the
  * hung ones are left (RETIREE_IDLE).
  *
+ * A worker the controller evicts (--max-memory, --max-age: WORKER_EVICT) is
+ * replaced the same way, except that it is not stuck: it finishes all its
+ * requests and then exits by itself.
+ *
  * Pure: no timers, processes or sockets here. The runtime (src/runtime/child.ts)
  * provides the actions and turns process exits, timers and control messages
  * into events, so every path can be walked by xstate/graph.
@@ -39,6 +43,7 @@ export type ChildEvent =
   /** One worker exited (not a load error); `remaining`: the child's workers still running. */
   | { type: 'WORKER_EXIT'; code: number | null; remaining: number }
   | { type: 'WORKER_HUNG' }
+  | { type: 'WORKER_EVICT' }
   | { type: 'REPLACEMENT_READY' }
   | { type: 'REPLACEMENT_EXIT' }
   | { type: 'RETIREE_IDLE'; pid: number }
@@ -116,12 +121,13 @@ export const childMachine = setup({
       on: {
         WORKER_EXIT: { target: 'restartingWorker', actions: ['failInflight', 'reportWorkerExit'] },
         WORKER_HUNG: 'replacingWorker',
+        WORKER_EVICT: 'replacingWorker',
         HEALTHY: { actions: assign({ restarts: 0 }) },
         DRAIN: 'draining',
       },
     },
     replacingWorker: {
-      // The hung worker keeps serving (only its hung requests are lost to it) until the replacement is READY.
+      // The outgoing worker keeps serving (a hung one loses only its hung requests) until the replacement is READY.
       entry: 'spawnReplacement',
       on: {
         REPLACEMENT_READY: { target: 'serving', actions: 'swapWorker' },

@@ -18,8 +18,8 @@ export type ControllerNotice =
   | { type: 'reloaded'; generation: number }
   /** `error` is null when a new child exited before it was ready. */
   | { type: 'reload-failed'; generation: number; error: LoadError | null }
-  /** `ok`: the replacement is serving and the old child drains; otherwise the old one stays. */
-  | { type: 'replaced'; oldId: number; newId: number; reason: ReplaceReason; ok: boolean }
+  /** Child `child` replaced its worker `oldPid` by `newPid` (`ok`), or could not and the old one stays (`newPid` 0 if none started). */
+  | { type: 'replaced'; child: number; oldPid: number; newPid: number; reason: ReplaceReason; ok: boolean }
   | { type: 'child-started'; id: number; slot: number; generation: number; pid: number }
   | { type: 'child-ready'; id: number }
   | { type: 'child-stats'; id: number; stats: ChildStats }
@@ -27,7 +27,7 @@ export type ControllerNotice =
   | { type: 'child-exited'; id: number; pid: number; code: number | null; signal: string | null; unexpected: boolean }
   /** A child's Python worker died; `failed`: the requests it took with it (answered 502). */
   | { type: 'worker-exited'; id: number; pid: number; code: number | null; signal: string | null; failed: number }
-  /** The eviction policy chose a child to replace (a 'replaced' notice follows); `figures` for the status page. */
+  /** The eviction policy chose a worker to replace (a 'replaced' notice follows); `figures` for the status page. */
   | { type: 'evicting'; reason: ReplaceReason; why: string; figures: Record<string, number> };
 
 export type NoticeListener = (notice: ControllerNotice) => void;

@@ -1,7 +1,9 @@
 /**
  * Lifecycle of the controller: start the children, keep their number up,
- * replace them without a gap (graceful reload, memory/age eviction), scale
- * with TTIN/TTOU, and stop gracefully or at once.
+ * replace them without a gap (graceful reload), have one of their Python
+ * workers replaced for --max-memory/--max-age (the child does it, its other
+ * workers serving meanwhile), scale with TTIN/TTOU, and stop gracefully or at
+ * once.
  *
  * Pure: the runtime (src/runtime/controller.ts) provides every action and
  * turns process exits, timers and signals into events. Child ids are chosen
@@ -39,8 +41,8 @@ export interface ControllerContext {
   everReady: boolean;
   /** A reload was asked for while another operation ran: run it next. */
   reloadPending: boolean;
-  /** The child being replaced, and its replacement. */
-  replacing: { oldId: number; newId: number; reason: ReplaceReason } | null;
+  /** The worker being replaced by its child (one at a time), and why. */
+  evicting: { id: number; pid: number; reason: ReplaceReason } | null;
   loadError: LoadError | null;
   exitCode: number;
 }
@@ -58,7 +60,10 @@ export type ControllerEvent =
   | { type: 'RESPAWN_DUE'; slot: number }
   | { type: 'CHILD_HEALTHY'; slot: number }
   | { type: 'RELOAD' }
-  | { type: 'REPLACE'; id: number; reason: ReplaceReason }
+  /** Replace worker `pid` of child `id` (the eviction policy's choice). */
+  | { type: 'EVICT'; id: number; pid: number; reason: ReplaceReason }
+  /** Child `id` replaced worker `oldPid` by `newPid`, or could not (`ok` false, the old one keeps serving). */
+  | { type: 'WORKER_EVICTED'; id: number; oldPid: number; newPid: number; ok: boolean }
   | { type: 'INCREASE' }
   | { type: 'DECREASE' }
   | { type: 'STOP' }
@@ -94,7 +99,8 @@ export const controllerMachine = setup({
     reportReloadStarted: (_, _params: { generation: number }) => {},
     reportReloaded: (_, _params: { generation: number }) => {},
     reportReloadFailed: (_, _params: { generation: number; error: LoadError | null }) => {},
-    reportReplaced: (_, _params: { oldId: number; newId: number; reason: ReplaceReason; ok: boolean }) => {},
+    evictWorker: (_, _params: { id: number; pid: number; reason: ReplaceReason }) => {},
+    reportEvicted: (_, _params: { id: number; oldPid: number; newPid: number; reason: ReplaceReason; ok: boolean }) => {},
     drainChildren: (_, _params: { ids: number[] }) => {},
     startDeadman: () => {},
     closeSocket: () => {},
@@ -123,7 +129,7 @@ export const controllerMachine = setup({
     attempts: Array<number>(input.processes).fill(0),
     everReady: false,
     reloadPending: false,
-    replacing: null,
+    evicting: null,
     loadError: null,
     exitCode: 0,
   }),
@@ -150,7 +156,6 @@ export const controllerMachine = setup({
             enqueue.assign({ children: without(context.children, event.id) });
             // A draining child is expected to go; a child of a reload in progress is the reload's business.
             if (child.state === 'draining' || child.generation !== context.generation) return;
-            if (context.replacing?.newId === child.id) return;
             if (child.slot >= context.processes) return;
             const attempt = context.attempts[child.slot] ?? 0;
             enqueue.assign({ attempts: context.attempts.map((a, i) => (i === child.slot ? a + 1 : a)) });
@@ -240,19 +245,13 @@ export const controllerMachine = setup({
               always: { guard: 'reloadPending', target: 'reloading' },
               on: {
                 RELOAD: 'reloading',
-                REPLACE: {
-                  target: 'replacing',
-                  guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.state === 'ready' && c.slot < context.processes),
-                  actions: enqueueActions(({ context, event, enqueue }) => {
-                    const old = context.children.find((c) => c.id === event.id)!;
-                    const child: ChildRecord = { id: context.nextId, slot: old.slot, generation: context.generation, state: 'starting' };
-                    enqueue.assign({
-                      children: [...context.children, child],
-                      nextId: context.nextId + 1,
-                      replacing: { oldId: old.id, newId: child.id, reason: event.reason },
-                    });
-                    enqueue({ type: 'spawnChild', params: { id: child.id, slot: child.slot, generation: child.generation } });
-                  }),
+                EVICT: {
+                  target: 'evicting',
+                  guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.state === 'ready' && c.generation === context.generation),
+                  actions: [
+                    assign({ evicting: ({ event }) => ({ id: event.id, pid: event.pid, reason: event.reason }) }),
+                    { type: 'evictWorker', params: ({ event }) => ({ id: event.id, pid: event.pid, reason: event.reason }) },
+                  ],
                 },
                 CHILD_LOAD_ERROR: { actions: { type: 'reportChildLoadError', params: ({ event }) => ({ error: event.error }) } },
               },
@@ -309,40 +308,24 @@ export const controllerMachine = setup({
                 },
               },
             },
-            replacing: {
+            evicting: {
+              // The child went (it crashed, or TTOU drained it): its workers went with it.
               always: {
-                guard: ({ context }) => context.children.some((c) => c.id === context.replacing?.newId && c.state === 'ready'),
+                guard: ({ context }) => !context.children.some((c) => c.id === context.evicting?.id && c.state === 'ready'),
                 target: 'steady',
-                actions: enqueueActions(({ context, enqueue }) => {
-                  const r = context.replacing!;
-                  if (context.children.some((c) => c.id === r.oldId && live(c))) enqueue({ type: 'drainChild', params: { id: r.oldId } });
-                  enqueue.assign({ children: withState(context.children, (c) => c.id === r.oldId, 'draining'), replacing: null });
-                  enqueue({ type: 'reportReplaced', params: { ...r, ok: true } });
-                }),
+                actions: [
+                  { type: 'reportEvicted', params: ({ context }) => ({ id: context.evicting!.id, oldPid: context.evicting!.pid, newPid: 0, reason: context.evicting!.reason, ok: false }) },
+                  assign({ evicting: null }),
+                ],
               },
               on: {
                 RELOAD: { actions: assign({ reloadPending: true }) },
-                CHILD_LOAD_ERROR: {
-                  guard: ({ context, event }) => event.id === context.replacing?.newId,
-                  target: 'steady',
-                  actions: enqueueActions(({ context, enqueue }) => {
-                    const r = context.replacing!;
-                    if (context.children.some((c) => c.id === r.newId && live(c))) enqueue({ type: 'drainChild', params: { id: r.newId } });
-                    enqueue.assign({ children: withState(context.children, (c) => c.id === r.newId, 'draining'), replacing: null });
-                    enqueue({ type: 'reportReplaced', params: { ...r, ok: false } });
-                  }),
-                },
-                CHILD_EXIT: {
-                  guard: ({ context, event }) => event.id === context.replacing?.newId,
+                WORKER_EVICTED: {
+                  guard: ({ context, event }) => event.id === context.evicting?.id && event.oldPid === context.evicting.pid,
                   target: 'steady',
                   actions: [
-                    assign({ children: ({ context, event }) => without(context.children, event.id) }),
-                    enqueueActions(({ context, enqueue }) => {
-                    const r = context.replacing!;
-                    if (context.children.some((c) => c.id === r.newId && live(c))) enqueue({ type: 'drainChild', params: { id: r.newId } });
-                    enqueue.assign({ children: withState(context.children, (c) => c.id === r.newId, 'draining'), replacing: null });
-                    enqueue({ type: 'reportReplaced', params: { ...r, ok: false } });
-                  }),
+                    { type: 'reportEvicted', params: ({ context, event }) => ({ id: event.id, oldPid: event.oldPid, newPid: event.newPid, reason: context.evicting!.reason, ok: event.ok }) },
+                    assign({ evicting: null }),
                   ],
                 },
               },
@@ -356,7 +339,7 @@ export const controllerMachine = setup({
         'cancelRespawns',
         enqueueActions(({ context, enqueue }) => {
           for (const c of context.children) if (live(c)) enqueue({ type: 'drainChild', params: { id: c.id } });
-          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, replacing: null });
+          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, evicting: null });
         }),
         'startDeadman',
       ],

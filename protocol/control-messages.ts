@@ -44,7 +44,12 @@ export type ToChild =
   | { t: 'drain' }
   | { t: 'reopen-logs' }
   /** Reply to `stats`: how many of the connections it reported the child should keep. */
-  | { t: 'balance'; share: number };
+  | { t: 'balance'; share: number }
+  /** --max-memory/--max-age: replace worker `pid` (start another, then retire this one); `worker-evicted` answers. */
+  | { t: 'evict-worker'; pid: number; reason: 'memory' | 'age' };
+
+/** What a Python worker is doing in its child: taking requests, loading the app to replace one, or finishing its last requests. */
+export type WorkerRole = 'serving' | 'starting' | 'retiring';
 
 /** One prom-client metric as `Registry.getMetricsAsJSON()` gives it (counters and histograms only). */
 export interface MetricJson {
@@ -69,8 +74,8 @@ export interface ChildStats {
   rss: number;
   /** Bytes: its Python workers alone. */
   workerRss: number;
-  /** Each Python worker, whatever its role (current, replacement, retiring). */
-  workers: { pid: number; rss: number }[];
+  /** Each Python worker, whatever its role. */
+  workers: { pid: number; rss: number; role: WorkerRole }[];
   /** The child machine's state (leaf path, `_`-joined: `serving`, `restartingWorker`). */
   state: string;
   /** Responses by status class ('1xx' … '5xx'). */
@@ -97,4 +102,6 @@ export type FromChild =
   | { t: 'worker-exit'; pid: number; code: number | null; signal: string | null; inflight: number }
   | ({ t: 'stats' } & ChildStats)
   | { t: 'draining'; inflight: number }
-  | { t: 'modules'; files: ModuleFile[] };
+  | { t: 'modules'; files: ModuleFile[] }
+  /** Answers `evict-worker`: `newPid` serves in `oldPid`'s place (`ok`), or the replacement could not start or was refused (`newPid` 0). */
+  | { t: 'worker-evicted'; oldPid: number; newPid: number; ok: boolean };

@@ -67,7 +67,7 @@ export type FleetEvent = EventBase &
     | { t: 'reload-started'; generation: number }
     | { t: 'reloaded'; generation: number }
     | { t: 'reload-failed'; generation: number; error: string | null }
-    | { t: 'evicted'; child: number; replacement: number; reason: 'memory' | 'age'; ok: boolean }
+    | { t: 'evicted'; child: number; worker: number; replacement: number; reason: 'memory' | 'age'; ok: boolean }
     | { t: 'draining'; graceMs: number }
   );
 

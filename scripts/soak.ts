@@ -1,6 +1,6 @@
 /**
  * Soak: sustained keep-alive load while the server is put through everything
- * that replaces children: 20 SIGHUP reloads, an edit of a --watch file, memory
+ * that replaces children and workers: 20 SIGHUP reloads, an edit of a --watch file, memory
  * evictions (a leaking endpoint under --max-memory) and age evictions
  * (--max-age). Prints requests sent, failed (must be 0) and latency, overall
  * and during reloads. Loopback only; bounded in time.
@@ -92,8 +92,8 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 
   const reloads = (stderr.match(/reloaded: generation/g) ?? []).length;
-  const memory = (stderr.match(/\(memory limit\)/g) ?? []).length;
-  const age = (stderr.match(/\(max age\)/g) ?? []).length;
+  const memory = (stderr.match(/replaced worker \d+ of child #\d+ by \d+ \(memory limit\)/g) ?? []).length;
+  const age = (stderr.match(/replaced worker \d+ of child #\d+ by \d+ \(max age\)/g) ?? []).length;
   const watched = (stderr.match(/settings\.txt changed/g) ?? []).length;
   const sent = report.sent + leakReport.sent;
   const failed = report.failed + leakReport.failed;

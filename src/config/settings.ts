@@ -148,8 +148,8 @@ const TABLE = [
   row({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
   row({ key: 'reload', to: ['worker'], flags: ['--reload'], meta: 'MODE', section: 'Lifecycle', default: null, describe: "'dev': reload gracefully when a watched or imported file changes.", parse: (raw) => { if (raw !== 'dev') throw new Error(`the only reload mode is 'dev', got '${raw}'`); return raw; } }),
   row({ key: 'watch', flags: ['--watch'], meta: 'FILE', section: 'Lifecycle', default: [], describe: 'Also reload when FILE changes (repeatable).', parse: (raw: string, prev: string[]) => [...prev, text(raw)] }),
-  row({ key: 'maxMemory', flags: ['-m', '--max-memory'], meta: 'SIZE', section: 'Lifecycle', default: null, describe: 'Replace children while the total RSS exceeds SIZE (512M, 1G; a plain number is megabytes).', parse: parseMemorySize }),
-  row({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a child older than SECONDS.', parse: seconds }),
+  row({ key: 'maxMemory', flags: ['-m', '--max-memory'], meta: 'SIZE', section: 'Lifecycle', default: null, describe: 'Replace Python workers while the total RSS exceeds SIZE (512M, 1G; a plain number is megabytes).', parse: parseMemorySize }),
+  row({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a Python worker older than SECONDS.', parse: seconds }),
   row({ key: 'deadmanTimeout', to: ['child'], flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
   row({ key: 'accessLogFile', flags: ['-l', '--access-log-file'], meta: 'FILE', section: 'Logging', default: '-', describe: "Access log (Apache combined + duration); '-' is stdout, /dev/null discards.", parse: text }),
   row({

@@ -64,7 +64,7 @@ export function controllerNodeSource(opts: ControllerSourceOptions): FleetNodeSo
       case 'reload-failed':
         return emit({ t: 'reload-failed', generation: n.generation, error: n.error ? loadErrorLine(n.error) : null });
       case 'replaced':
-        return emit({ t: 'evicted', child: n.oldId, replacement: n.newId, reason: n.reason, ok: n.ok });
+        return emit({ t: 'evicted', child: n.child, worker: n.oldPid, replacement: n.newPid, reason: n.reason, ok: n.ok });
       default:
         // The children's reports are the status service's; the fleet publishes lifecycle only.
         return;

@@ -5,10 +5,12 @@
  * Roles:
  * - current: the child's `size` workers, each serving once READY and
  *   attached; `pick` gives a request to the least loaded;
- * - replacement: started beside a hung worker (a Python thread cannot be
- *   killed), promoted to current once READY;
+ * - replacement: started beside a current worker that is to go: a hung one
+ *   (a Python thread cannot be killed), or one the controller evicts for
+ *   --max-memory/--max-age; promoted to current once READY;
  * - retiring: a worker that was replaced; it finishes the requests it was
- *   given and is killed once only hung ones are left (`retireeIdle`).
+ *   given; once only hung ones are left (`retireeIdle`) a hung one is killed
+ *   and an evicted one is asked to exit (SHUTDOWN), so its app exits cleanly.
  *
  * Frames about the worker itself (READY, LOAD_ERROR, MODULES) go to the
  * runtime's hooks, frames about a request to the request sink (the relay),
@@ -17,7 +19,11 @@
  */
 import { ExitCode } from '../../protocol/exit-codes.js';
 import { WorkerTag, type FromWorker, type LoadError, type ModuleFile, type ResponseFrame, type WorkerInfo } from '../../protocol/worker-messages.js';
+import type { WorkerRole } from '../../protocol/control-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
+
+/** Why a current worker is being replaced. */
+export type ReplaceWhy = 'hung' | 'memory' | 'age';
 
 /** What the runtime hears; each becomes an event of the child machine. */
 export interface WorkerSetHooks {
@@ -92,15 +98,16 @@ export class WorkerSet {
   /** Current workers that take requests (ready, and attached by the machine); an array, since `pick` walks it per request. */
   #serving: PythonWorker[] = [];
   #replacement: PythonWorker | null = null;
-  readonly #retiring = new Set<PythonWorker>();
+  /** Replaced workers finishing their requests, and why they were replaced. */
+  readonly #retiring = new Map<PythonWorker, ReplaceWhy>();
   /** Requests given to each worker and not answered yet (hung ones answered 504 are not counted). */
   readonly #given = new Map<PythonWorker, number>();
   readonly #loadErrors = new Map<PythonWorker, LoadError>();
   #lastExit: { worker: PythonWorker; report: WorkerExitReport } | null = null;
   /** Where `pick` starts looking, so ties go round. */
   #turn = 0;
-  /** The worker a replacement will take the place of (the one with a hung request). */
-  #hung: PythonWorker | null = null;
+  /** The worker the replacement will take the place of, and why. */
+  #outgoing: { worker: PythonWorker; why: ReplaceWhy } | null = null;
   /** The READY info of the first worker that loaded the app, for the child's `ready` message. */
   info: WorkerInfo | null = null;
 
@@ -133,32 +140,47 @@ export class WorkerSet {
     this.#sink?.available();
   }
 
-  /** `worker` has a request past --timeout: the next replacement takes its place. */
-  hung(worker: PythonWorker): void {
-    this.#hung = worker;
+  /** The next replacement takes the place of `worker` (hung: a request past --timeout; or evicted). */
+  replaceNext(worker: PythonWorker, why: ReplaceWhy): void {
+    this.#outgoing = { worker, why };
+  }
+
+  /** The worker the next (or running) replacement is for, and why; null when none is planned. */
+  get outgoing(): { pid: number; why: ReplaceWhy } | null {
+    return this.#outgoing ? { pid: this.#outgoing.worker.pid, why: this.#outgoing.why } : null;
+  }
+
+  /** Forgets the planned replacement (it exited before READY, or was killed); returns what it was for. */
+  abandonReplacement(): { pid: number; why: ReplaceWhy } | null {
+    const was = this.outgoing;
+    this.#outgoing = null;
+    return was;
   }
 
   startReplacement(): void {
     this.#replacement = this.#start();
   }
 
-  /** The replacement takes the place of the hung worker, which retires with the requests it still has. */
-  promote(): void {
+  /** The replacement takes the place of the outgoing worker, which retires with the requests it still has. */
+  promote(): { oldPid: number; newPid: number; why: ReplaceWhy } | null {
     const fresh = this.#replacement;
     this.#replacement = null;
-    if (fresh === null) return;
-    const i = this.#hung === null ? -1 : this.#current.indexOf(this.#hung);
+    if (fresh === null) return null;
+    const out = this.#outgoing;
+    this.#outgoing = null;
+    const i = out === null ? -1 : this.#current.indexOf(out.worker);
     const old = i >= 0 ? this.#current.splice(i, 1)[0]! : null;
-    this.#hung = null;
     if (old) this.#stopServing(old);
     this.#current.push(fresh);
     this.#serving.push(fresh);
     this.#sink?.available();
-    if (!old) return;
-    this.#retiring.add(old);
+    if (!old || !out) return null;
+    this.#retiring.set(old, out.why);
     const left = this.givenTo(old);
-    this.#hooks.log(`worker ${fresh.pid} replaces hung worker ${old.pid}, which finishes its ${left} other request(s)`);
+    const what = out.why === 'hung' ? `hung worker ${old.pid}` : `worker ${old.pid} (${out.why === 'memory' ? 'over the memory limit' : 'past its max age'})`;
+    this.#hooks.log(`worker ${fresh.pid} replaces ${what}, which finishes its ${left} ${out.why === 'hung' ? 'other ' : ''}request(s)`);
     if (left === 0) this.#hooks.retireeIdle(old.pid);
+    return { oldPid: old.pid, newPid: fresh.pid, why: out.why };
   }
 
   killReplacement(): void {
@@ -166,8 +188,26 @@ export class WorkerSet {
     this.#replacement = null;
   }
 
+  /** A retiree with nothing left to answer: a hung one is killed (its thread cannot be stopped), an evicted one exits by itself. */
   killRetiree(pid: number): void {
-    for (const w of this.#retiring) if (w.pid === pid) w.kill('SIGKILL');
+    for (const [w, why] of this.#retiring) {
+      if (w.pid !== pid) continue;
+      if (why === 'hung') w.kill('SIGKILL');
+      else w.send([WorkerTag.SHUTDOWN]);
+    }
+  }
+
+  /** The serving current worker with this pid, or null. */
+  servingWorker(pid: number): PythonWorker | null {
+    return this.#serving.find((w) => w.pid === pid) ?? null;
+  }
+
+  /** Each worker process and what it does now (for stats). */
+  roles(): { worker: PythonWorker; role: WorkerRole }[] {
+    const out: { worker: PythonWorker; role: WorkerRole }[] = this.#current.map((w) => ({ worker: w, role: this.#serving.includes(w) ? 'serving' : 'starting' }));
+    if (this.#replacement) out.push({ worker: this.#replacement, role: 'starting' });
+    for (const w of this.#retiring.keys()) out.push({ worker: w, role: 'retiring' });
+    return out;
   }
 
   killAll(): void {
@@ -182,7 +222,7 @@ export class WorkerSet {
 
   /** Every worker process, whatever its role (for RSS and for killing). */
   all(): PythonWorker[] {
-    return [...this.#current, ...(this.#replacement ? [this.#replacement] : []), ...this.#retiring];
+    return [...this.#current, ...(this.#replacement ? [this.#replacement] : []), ...this.#retiring.keys()];
   }
 
   /** The first current worker's pid (the one `stats` and `ready` report). */

@@ -68,7 +68,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       shedConnection: (socket) => balance.shed(socket),
       onTimeout: (w, method, path) => {
         const replace = workers.isServing(w) && actor.getSnapshot().matches('serving');
-        if (replace) workers.hung(w);
+        if (replace) workers.replaceNext(w, 'hung');
         const what = replace ? `replacing worker ${w.pid}` : `worker ${w.pid} is being replaced or stopped already`;
         log(`${method} ${path} ran past --timeout ${config.timeout} s: 504; ${what}`);
         if (replace) actor.send({ type: 'WORKER_HUNG' });
@@ -87,9 +87,22 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       actions: {
         spawnWorker: () => workers.fill(),
         spawnReplacement: () => workers.startReplacement(),
-        swapWorker: () => workers.promote(),
-        killReplacement: () => workers.killReplacement(),
-        reportReplacementFailed: () => log(`the replacement for hung worker ${workers.currentPid} exited before it was ready; the hung worker keeps serving`),
+        swapWorker: () => {
+          const swap = workers.promote();
+          if (swap && swap.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: swap.oldPid, newPid: swap.newPid, ok: true });
+        },
+        killReplacement: () => {
+          workers.killReplacement();
+          const was = workers.abandonReplacement();
+          if (was && was.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: was.pid, newPid: 0, ok: false });
+        },
+        reportReplacementFailed: () => {
+          const was = workers.abandonReplacement();
+          if (!was) return;
+          const what = was.why === 'hung' ? 'hung worker' : 'worker';
+          log(`the replacement for ${what} ${was.pid} exited before it was ready; the ${what} keeps serving`);
+          if (was.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: was.pid, newPid: 0, ok: false });
+        },
         killRetiree: (_, { pid }) => workers.killRetiree(pid),
         failInflight: () => workers.failExited(),
         reportWorkerExit: () => {
@@ -164,13 +177,26 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
     if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
     else if (msg.t === 'reopen-logs') accessLog.reopen();
     else if (msg.t === 'balance') balance.share = msg.share;
+    else if (msg.t === 'evict-worker') evict(msg.pid, msg.reason);
   });
   control.on('close', () => actor.send({ type: 'DRAIN' }));
+
+  /** The controller's eviction: only a serving worker of a serving child, one replacement at a time. */
+  const evict = (pid: number, reason: 'memory' | 'age'): void => {
+    const w = workers.servingWorker(pid);
+    if (w === null || !actor.getSnapshot().matches('serving')) {
+      control.send({ t: 'worker-evicted', oldPid: pid, newPid: 0, ok: false });
+      return;
+    }
+    workers.replaceNext(w, reason);
+    actor.send({ type: 'WORKER_EVICT' });
+  };
 
   // Pushed, never polled: the controller answers status requests from the last report,
   // so a stuck child cannot stall them (it is shown as unresponsive instead).
   const pushStats = async (): Promise<void> => {
-    const rss = await rssByPid(workers.all().map((w) => w.pid));
+    const roles = workers.roles();
+    const rss = await rssByPid(roles.map(({ worker }) => worker.pid));
     let workerRss = 0;
     for (const n of rss.values()) workerRss += n;
     control.send({
@@ -180,7 +206,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       workerPid: workers.currentPid,
       rss: process.memoryUsage.rss() + workerRss,
       workerRss,
-      workers: [...rss].map(([pid, bytes]) => ({ pid, rss: bytes })),
+      workers: roles.filter(({ worker }) => rss.has(worker.pid)).map(({ worker, role }) => ({ pid: worker.pid, rss: rss.get(worker.pid)!, role })),
       state: leafStates(actor.getSnapshot().value).join(' '),
       responses: metrics.responses,
       metrics: metrics.json(),

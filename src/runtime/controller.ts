@@ -6,8 +6,8 @@ import { createActor } from 'xstate';
 import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
 import { controllerMachine, type ControllerActor } from '../../machines/controller.js';
 import type { ControllerNoticeStream } from '../../machines/controller-notices.js';
-import { decideEviction, type ChildSample, type Replacement } from '../../machines/eviction-policy.js';
-import type { ChildConfig } from '../../protocol/control-messages.js';
+import { decideEviction, type Replacement, type WorkerPhase, type WorkerSample } from '../../machines/eviction-policy.js';
+import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
 import { loadErrorLine, type LoadError, type ModuleFile } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import { ConnectionShares } from '../http/connection-balance.js';
@@ -80,7 +80,10 @@ export function runController(opts: ControllerOptions): Promise<number> {
   const { socket, childConfig, log } = opts;
   const { notices } = opts;
   const children = new Map<number, ChildHandle>();
-  const samples = new Map<number, ChildSample>();
+  /** Each child's RSS with its workers, by child id. */
+  const childRss = new Map<number, number>();
+  /** Each Python worker's figures for the eviction policy, by pid, with its child. */
+  const workerSamples = new Map<number, WorkerSample & { child: number; phase: WorkerPhase }>();
   /** The last few replacements, for the eviction policy's back-off after a futile one. */
   const recent: Replacement[] = [];
   const respawnTimers = new Set<NodeJS.Timeout>();
@@ -100,7 +103,6 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.on('message', (msg) => {
               switch (msg.t) {
                 case 'ready':
-                  samples.set(id, { id, rss: 0, initialRss: 0, readyAt: Date.now() });
                   healthy = setTimeout(() => actor.send({ type: 'CHILD_HEALTHY', slot }), HEALTHY_AFTER_MS);
                   notices.publish({ type: 'child-ready', id });
                   actor.send({ type: 'CHILD_READY', id });
@@ -108,11 +110,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
                 case 'stats': {
                   const { t: _t, ...stats } = msg;
                   notices.publish({ type: 'child-stats', id, stats });
-                  const sample = samples.get(id);
-                  if (sample) {
-                    sample.rss = msg.rss;
-                    if (sample.initialRss === 0) sample.initialRss = msg.rss;
-                  }
+                  childRss.set(id, msg.rss);
+                  sampleWorkers(id, msg.workers);
                   child.send({ t: 'balance', share: balance.report(id, msg.connections, serving()) });
                   return;
                 }
@@ -121,6 +120,9 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   return;
                 case 'worker-exit':
                   notices.publish({ type: 'worker-exited', id, pid: msg.pid, code: msg.code, signal: msg.signal, failed: msg.inflight });
+                  return;
+                case 'worker-evicted':
+                  actor.send({ type: 'WORKER_EVICTED', id, oldPid: msg.oldPid, newPid: msg.newPid, ok: msg.ok });
                   return;
                 case 'load-error':
                   actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: loadErrorExitCode(msg.error) });
@@ -132,7 +134,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.on('exit', (code, signal) => {
               clearTimeout(healthy);
               children.delete(id);
-              samples.delete(id);
+              childRss.delete(id);
+              sampleWorkers(id, []);
               balance.forget(id);
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
               const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
@@ -180,12 +183,13 @@ export function runController(opts: ControllerOptions): Promise<number> {
             if (error?.traceback) log(error.traceback.trimEnd());
             notices.publish({ type: 'reload-failed', generation, error });
           },
-          reportReplaced: (_, { oldId, newId, reason, ok }) => {
-            recent.push({ oldId, newId, reason, ok, at: Date.now() });
+          evictWorker: (_, { id, pid, reason }) => children.get(id)?.send({ t: 'evict-worker', pid, reason }),
+          reportEvicted: (_, { id, oldPid, newPid, reason, ok }) => {
+            recent.push({ oldId: oldPid, newId: newPid, reason, ok, at: Date.now() });
             if (recent.length > 8) recent.shift();
             const why = reason === 'memory' ? 'memory limit' : 'max age';
-            log(ok ? `spawning: replaced child #${oldId} by #${newId} (${why})` : `spawning: replacement #${newId} for child #${oldId} failed to start (${why}); keeping the old one`);
-            notices.publish({ type: 'replaced', oldId, newId, reason, ok });
+            log(ok ? `spawning: replaced worker ${oldPid} of child #${id} by ${newPid} (${why})` : `spawning: could not replace worker ${oldPid} of child #${id} (${why}); keeping it`);
+            notices.publish({ type: 'replaced', child: id, oldPid, newPid, reason, ok });
           },
           startDeadman: () => {
             setTimeout(() => actor.send({ type: 'DEADMAN' }), (opts.deadmanTimeout + 1) * 1000).unref();
@@ -213,6 +217,26 @@ export function runController(opts: ControllerOptions): Promise<number> {
     /** Children that accept connections now (not draining, not starting). */
     const serving = (): Set<number> => new Set(actor.getSnapshot().context.children.filter((c) => c.state === 'ready').map((c) => c.id));
 
+    /** Keeps the figures of child `id`'s workers as its latest stats give them (none: the child is gone). */
+    const sampleWorkers = (id: number, workers: ChildStats['workers']): void => {
+      const now = Date.now();
+      const seen = new Set<number>();
+      for (const { pid, rss, role } of workers) {
+        seen.add(pid);
+        const phase: WorkerPhase = role === 'serving' ? 'ready' : role;
+        const sample = workerSamples.get(pid) ?? { id: pid, child: id, rss, initialRss: 0, readyAt: 0, phase };
+        sample.rss = rss;
+        sample.phase = phase;
+        // What a fresh worker weighs, and its age, count from its first report as serving.
+        if (phase === 'ready' && sample.readyAt === 0) {
+          sample.readyAt = now;
+          sample.initialRss = rss;
+        }
+        workerSamples.set(pid, sample);
+      }
+      for (const [pid, w] of workerSamples) if (w.child === id && !seen.has(pid)) workerSamples.delete(pid);
+    };
+
     const drain = (id: number): void => {
       const child = children.get(id);
       if (!child) return;
@@ -237,21 +261,22 @@ export function runController(opts: ControllerOptions): Promise<number> {
       const sampler = setInterval(() => {
         const snapshot = actor.getSnapshot();
         if (!snapshot.matches({ active: { running: 'steady' } })) return;
-        const serving = snapshot.context.children.filter((c) => c.state === 'ready' && c.generation === snapshot.context.generation);
-        const candidates = serving.map((c) => samples.get(c.id)).filter((c): c is ChildSample => c !== undefined && c.rss > 0);
+        const serving = new Set(snapshot.context.children.filter((c) => c.state === 'ready' && c.generation === snapshot.context.generation).map((c) => c.id));
+        const candidates = [...workerSamples.values()].filter((w) => serving.has(w.child) && w.rss > 0);
         const decision = decideEviction({
           now: Date.now(),
           maxMemory: opts.maxMemory,
           maxAgeMs: opts.maxAge === null ? null : opts.maxAge * 1000,
-          total: process.memoryUsage.rss() + [...samples.values()].reduce((sum, c) => sum + c.rss, 0),
-          children: candidates.map((c) => ({ ...c, state: 'ready' as const })),
+          total: process.memoryUsage.rss() + [...childRss.values()].reduce((sum, n) => sum + n, 0),
+          workers: candidates.map((w) => ({ id: w.id, rss: w.rss, initialRss: w.initialRss, readyAt: w.readyAt, state: w.phase })),
           recent,
           seed: process.pid,
         });
         if (decision.replace !== null) {
           log(`spawning: ${decision.why}; replacing it`);
           notices.publish({ type: 'evicting', reason: decision.reason, why: decision.why, figures: decision.figures });
-          actor.send({ type: 'REPLACE', id: decision.replace, reason: decision.reason });
+          const child = workerSamples.get(decision.replace)?.child;
+          if (child !== undefined) actor.send({ type: 'EVICT', id: child, pid: decision.replace, reason: decision.reason });
         }
       }, SAMPLE_INTERVAL_MS);
       sampler.unref();

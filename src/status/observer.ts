@@ -26,12 +26,12 @@ export function observeController(store: StatusStore, notices: ControllerNotices
         return;
       }
       case 'replaced': {
-        const { oldId, newId, reason, ok } = notice;
+        const { child, oldPid, newPid, reason, ok } = notice;
         if (ok) {
           if (reason === 'memory') store.counts.evictionsMemory++;
           else store.counts.evictionsAge++;
         }
-        store.record('eviction', ok ? `child #${oldId} replaced by #${newId}` : `replacement #${newId} for child #${oldId} failed to start; keeping the old one`);
+        store.record('eviction', ok ? `worker ${oldPid} of child #${child} replaced by ${newPid}` : `the replacement for worker ${oldPid} of child #${child} did not start; keeping the old one`);
         return;
       }
       case 'child-started':

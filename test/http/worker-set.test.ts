@@ -116,16 +116,52 @@ describe('WorkerSet', () => {
     set.attach();
     const [a, b] = set.all();
     set.give(a!);
-    set.hung(a!);
+    set.replaceNext(a!, 'hung');
     set.startReplacement();
     await waitFor(() => events.includes('replacementReady'), 'the replacement ready');
-    set.promote();
+    assert.equal(set.promote()?.oldPid, a!.pid);
     assert.equal(set.isServing(a!), false, 'the hung worker takes no new requests');
     assert.equal(set.isServing(b!), true, 'the other worker is untouched');
     assert.equal(set.all().length, 3, 'two current workers and the retiree');
     assert.ok(!events.some((e) => e.startsWith('retireeIdle')), 'not idle while it has a request');
     set.settle(a!);
     assert.ok(events.includes(`retireeIdle ${a!.pid}`), events.join('; '));
+  });
+
+  it('an evicted worker retires, finishes its request, and is asked to exit: it ends by itself (code 0), not killed', EACH, async () => {
+    const { set, events } = workerSet(2);
+    set.fill();
+    await waitFor(() => events.includes('ready'), 'ready');
+    set.attach();
+    const [a, b] = set.all();
+    const exited = new Promise<[number | null, string | null]>((resolve) => a!.on('exit', (code, signal) => resolve([code, signal])));
+    set.give(a!);
+    set.replaceNext(a!, 'memory');
+    assert.deepEqual(set.outgoing, { pid: a!.pid, why: 'memory' });
+    set.startReplacement();
+    assert.deepEqual(
+      set.roles().map((r) => r.role),
+      ['serving', 'serving', 'starting'],
+    );
+    await waitFor(() => events.includes('replacementReady'), 'the replacement ready');
+    const swap = set.promote();
+    assert.deepEqual(swap && [swap.oldPid, swap.why], [a!.pid, 'memory']);
+    assert.equal(set.servingWorker(a!.pid), null);
+    assert.equal(set.servingWorker(b!.pid), b!);
+    assert.equal(set.servingWorker(swap!.newPid)?.pid, swap!.newPid);
+    assert.deepEqual(
+      set.roles().map((r) => [r.worker.pid, r.role]),
+      [
+        [b!.pid, 'serving'],
+        [swap!.newPid, 'serving'],
+        [a!.pid, 'retiring'],
+      ],
+    );
+    set.settle(a!);
+    assert.ok(events.includes(`retireeIdle ${a!.pid}`), events.join('; '));
+    set.killRetiree(a!.pid);
+    assert.deepEqual(await exited, [0, null]);
+    await waitFor(() => set.all().length === 2, 'the retiree gone from the set');
   });
 
   it('a worker that cannot import the app is a load error with exit code 3', EACH, async () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startLoad, stopAllLoads, type Load, type LoadReport } from '../helpers/load.js';
-import { treeRssBytes, workerPids } from '../helpers/processes.js';
+import { childPids, treeRssBytes, workerPids } from '../helpers/processes.js';
 import { killAllServers, startServer } from '../helpers/server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -145,9 +145,10 @@ describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
     await server.stop('SIGTERM');
   });
 
-  test('--max-memory holds a leaking app in check, replacing children one at a time, with no failed request', async () => {
+  test('--max-memory holds a leaking app in check, replacing workers one at a time while their front serves, with no failed request', async () => {
     const limit = 400 * 1024 * 1024;
-    const server = await startServer({ args: ['--processes', '2', '--threads', '4', '--max-memory', '400M', '-l', '/dev/null', 'lifecycle_apps:leak'] });
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '1', '--threads', '4', '--max-memory', '400M', '-l', '/dev/null', 'lifecycle_apps:leak'] });
+    const front = childPids(server.proc.pid!);
     const load = startLoad(server.port, '/', 8);
     let peak = 0;
     // At least 10 s, and on a slow machine until the app has tried to leak well past twice the limit (at most 30 s).
@@ -159,9 +160,10 @@ describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
     }
     const report = await stopLoad(load);
     assertNoFailures(report);
-    const replaced = server.stderr().match(/replaced child #\d+ by #\d+ \(memory limit\)/g) ?? [];
+    const replaced = server.stderr().match(/replaced worker \d+ of child #1 by \d+ \(memory limit\)/g) ?? [];
     assert.ok(replaced.length >= 2, `only ${replaced.length} replacements:\n${server.stderr()}`);
-    assert.match(server.stderr(), /total RSS \d+M is over --max-memory 400M; child #\d+ is the largest \(\d+M\); replacing it/);
+    assert.match(server.stderr(), /total RSS \d+M is over --max-memory 400M; worker \d+ is the largest \(\d+M\); replacing it/);
+    assert.deepEqual(childPids(server.proc.pid!), front, 'the front itself is never replaced: only its leaking workers');
     // Without the limit the app would grow by 512 KiB × every request answered.
     const unchecked = report.ok * 512 * 1024;
     assert.ok(unchecked > 2 * limit, `the test leaked too little (${unchecked} bytes) to prove anything`);
@@ -229,10 +231,10 @@ describe('lifecycle', { concurrency: 2, timeout: 180_000 }, () => {
     await server.stop('SIGTERM');
   });
 
-  test('--max-age recycles children without a gap', async () => {
+  test('--max-age recycles workers without a gap', async () => {
     const server = await startServer({ args: ['--processes', '2', '--max-age', '2', '-l', '/dev/null', 'lifecycle_apps:pid'] });
     const load = startLoad(server.port, '/', 8);
-    const replaced = (): number => (server.stderr().match(/replaced child #\d+ by #\d+ \(max age\)/g) ?? []).length;
+    const replaced = (): number => (server.stderr().match(/replaced worker \d+ of child #\d+ by \d+ \(max age\)/g) ?? []).length;
     // Until three replacements happened and four workers answered, however slowly this machine starts
     // children: each replacement waits for its successor to import the app.
     await until(() => replaced() >= 3 && load.report.bodies.size >= 4, 40_000).catch(() => {});

@@ -14,6 +14,7 @@ const EVENTS: ChildEvent[] = [
   { type: 'WORKER_EXIT', code: 1, remaining: 0 },
   { type: 'WORKER_EXIT', code: 1, remaining: 1 },
   { type: 'WORKER_HUNG' },
+  { type: 'WORKER_EVICT' },
   { type: 'REPLACEMENT_READY' },
   { type: 'REPLACEMENT_EXIT' },
   { type: 'RETIREE_IDLE', pid: 42 },

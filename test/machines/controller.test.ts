@@ -21,7 +21,9 @@ function eventsFor(s: Snapshot): ControllerEvent[] {
     events.push({ type: 'CHILD_READY', id: c.id }, { type: 'CHILD_EXIT', id: c.id });
     events.push({ type: 'CHILD_LOAD_ERROR', id: c.id, error: LOAD_ERROR, code: 3 });
     events.push({ type: 'CHILD_DEADMAN', id: c.id });
-    if (roomy) events.push({ type: 'REPLACE', id: c.id, reason: 'memory' });
+    // One worker pid per child is enough: the machine keys an eviction by child and pid.
+    events.push({ type: 'EVICT', id: c.id, pid: 100 + c.id, reason: 'memory' });
+    events.push({ type: 'WORKER_EVICTED', id: c.id, oldPid: 100 + c.id, newPid: 500, ok: true }, { type: 'WORKER_EVICTED', id: c.id, oldPid: 100 + c.id, newPid: 0, ok: false });
   }
   for (let slot = 0; slot < s.context.processes; slot++) {
     if (roomy && !s.context.children.some((c) => c.slot === slot)) events.push({ type: 'RESPAWN_DUE', slot });
@@ -34,7 +36,7 @@ function eventsFor(s: Snapshot): ControllerEvent[] {
 function serialize(s: Snapshot): string {
   const gen = s.context.generation;
   const slots = [...s.context.children]
-    .map((c) => `${c.slot}:${c.state}:${Math.max(-1, c.generation - gen)}:${c.id === s.context.replacing?.newId ? 'new' : ''}`)
+    .map((c) => `${c.slot}:${c.state}:${Math.max(-1, c.generation - gen)}:${c.id === s.context.evicting?.id ? 'evicting' : ''}`)
     .sort();
   return JSON.stringify([s.value, s.context.processes, slots, s.context.attempts.map((a) => Math.min(a, 1)), s.context.everReady, s.context.reloadPending, s.status]);
 }
@@ -48,6 +50,8 @@ interface Effects {
   respawnDelays: Map<number, number[]>;
   exitCode: number | null;
   killed: boolean;
+  /** Evictions asked of a child, and evictions reported (done or not). */
+  evictions: { asked: number; reported: number };
 }
 
 function replay(
@@ -55,7 +59,7 @@ function replay(
   check: (s: Snapshot, fx: Effects, e: ControllerEvent, before: Snapshot) => void,
   processes = 1,
 ): void {
-  const fx: Effects = { log: [], drained: [], killedIds: [], spawned: 0, spawnedThisStep: 0, respawnDelays: new Map(), exitCode: null, killed: false };
+  const fx: Effects = { log: [], drained: [], killedIds: [], spawned: 0, spawnedThisStep: 0, respawnDelays: new Map(), exitCode: null, killed: false, evictions: { asked: 0, reported: 0 } };
   const actor = createActor(
     controllerMachine.provide({
       actions: {
@@ -79,6 +83,8 @@ function replay(
         },
         scheduleRespawn: (_, { slot, delayMs }) => fx.respawnDelays.set(slot, [...(fx.respawnDelays.get(slot) ?? []), delayMs]),
         closeSocket: () => fx.log.push('closeSocket'),
+        evictWorker: () => fx.evictions.asked++,
+        reportEvicted: () => fx.evictions.reported++,
         exit: (_, { code }) => {
           assert.equal(fx.exitCode, null, 'exit runs once');
           fx.exitCode = code;
@@ -98,7 +104,7 @@ function replay(
   }
 }
 
-// One slot keeps the state space small enough to walk whole (reload and replacement each add a child);
+// One slot keeps the state space small enough to walk whole (a reload adds a child);
 // two-slot sequences and TTIN/TTOU are checked by the explicit sequences below.
 const paths = getShortestPaths(controllerMachine, {
   input: { processes: 1 },
@@ -111,10 +117,40 @@ describe('controller machine (model-based)', () => {
   it('reaches every kind of state', () => {
     const reached = new Set(paths.map((p) => JSON.stringify(p.state.value)));
     const running = (sub: string): string => JSON.stringify({ active: { running: sub } });
-    for (const v of ['"idle"', '{"active":"starting"}', running('steady'), running('reloading'), running('replacing'), '"stopping"', '"stopped"', '"killed"', '"failed"']) {
+    for (const v of ['"idle"', '{"active":"starting"}', running('steady'), running('reloading'), running('evicting'), '"stopping"', '"stopped"', '"killed"', '"failed"']) {
       assert.ok(reached.has(v), `no path reaches ${v}`);
     }
     assert.ok(paths.length > 50, `only ${paths.length} paths`);
+  });
+
+  it('has one worker evicted at a time, and every eviction asked for reported once, unless the controller stops', () => {
+    let evicted = 0;
+    const check = (s: Snapshot, fx: Effects, e: ControllerEvent, before: Snapshot): void => {
+      const { asked, reported } = fx.evictions;
+      const evicting = s.matches({ active: { running: 'evicting' } });
+      if (s.matches('active')) assert.equal(asked - reported, evicting ? 1 : 0, `after ${e.type} in ${JSON.stringify(s.value)}: asked ${asked}, reported ${reported}`);
+      else assert.ok(asked - reported <= 1);
+      if (evicting) assert.ok(s.context.children.some((c) => c.id === s.context.evicting?.id && c.state === 'ready'), 'evicting in a child that is not serving');
+      if (e.type === 'WORKER_EVICTED' && e.ok && before.matches({ active: { running: 'evicting' } }) && !evicting) evicted++;
+    };
+    for (const p of paths) {
+      const events = p.steps.map((s) => s.event);
+      replay(events, check);
+      // Every way out of an eviction: done, failed, the child gone, a reload asked meanwhile, a stop.
+      const ev = p.state.context.evicting;
+      if (!ev) continue;
+      for (const end of [
+        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 500, ok: true },
+        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 0, ok: false },
+        { type: 'CHILD_EXIT', id: ev.id },
+        { type: 'DECREASE' },
+        { type: 'STOP' },
+      ] satisfies ControllerEvent[]) {
+        replay([...events, end], check);
+        replay([...events, { type: 'RELOAD' }, end], check);
+      }
+    }
+    assert.ok(evicted > 0, 'no path completes an eviction');
   });
 
   it('never closes the listening socket while it is serving or draining', () => {

@@ -42,8 +42,8 @@ describe('status observer', () => {
     notices.publish({ type: 'reloaded', generation: 2 });
     notices.publish({ type: 'reload-failed', generation: 3, error: null });
     notices.publish({ type: 'evicting', reason: 'memory', why: 'child #1 is the largest', figures: { rss: 1 } });
-    notices.publish({ type: 'replaced', oldId: 1, newId: 5, reason: 'memory', ok: true });
-    notices.publish({ type: 'replaced', oldId: 2, newId: 6, reason: 'age', ok: false });
+    notices.publish({ type: 'replaced', child: 1, oldPid: 100, newPid: 105, reason: 'memory', ok: true });
+    notices.publish({ type: 'replaced', child: 2, oldPid: 200, newPid: 0, reason: 'age', ok: false });
     stop();
     notices.publish({ type: 'reloaded', generation: 4 });
     assert.deepEqual(
