@@ -99,7 +99,7 @@ const TABLE = [
     },
   }),
   row({ key: 'processes', to: ['worker'], flags: ['--processes'], meta: 'N', section: 'Server', default: 4, describe: 'Number of Python worker processes.', parse: integer(1, 1024) }),
-  row({ key: 'fronts', flags: ['--fronts'], meta: 'N', section: 'Server', default: null, describe: 'Node HTTP front processes sharing the Python workers (default: one per two workers, at most one per two cores).', parse: integer(1, 1024) }),
+  row({ key: 'fronts', flags: ['--fronts'], meta: 'N', section: 'Server', default: null, describe: 'Node HTTP front processes sharing the Python workers (default: one per two workers, at most one per core).', parse: integer(1, 1024) }),
   row({
     key: 'threads',
     to: ['child', 'worker'],

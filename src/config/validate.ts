@@ -79,11 +79,11 @@ export function validateStatusPort(parsed: ParsedArgs, listen: Listen): void {
 
 /**
  * Node fronts for `processes` Python workers: as given (never more than the
- * workers), else one per two workers and at most one per two cores, since a
- * front and a worker cost about the same per request (ARCHITECTURE.md "Fronts
- * and workers").
+ * workers), else one per two workers and at most one per core: a front feeds
+ * about two busy workers, and a front feeding more spreads its requests so
+ * thin that each costs more (ARCHITECTURE.md "Fronts and workers").
  */
 export function frontCount(processes: number, given: number | null, cores = availableParallelism()): number {
   if (given !== null) return Math.min(given, processes);
-  return Math.max(1, Math.min(Math.ceil(processes / 2), Math.floor(cores / 2)));
+  return Math.max(1, Math.min(Math.ceil(processes / 2), cores));
 }
