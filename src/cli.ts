@@ -2,15 +2,14 @@
  * `spawning`: --help and --version, the subcommands (src/commands/), or the
  * server (src/runtime/boot.ts). Every error ends here, as one line.
  */
-import { fleetCommand } from './commands/fleet.js';
-import { machinesCommand } from './commands/machines.js';
 import { helpText, parseArgs } from './config/parse-args.js';
 import { SpawningError } from './errors.js';
 import { boot, log, version } from './runtime/boot.js';
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'machines') return machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
-  if (argv[0] === 'fleet') return fleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
+  // Imported on use: the server process needs neither (xstate/graph, the NATS client).
+  if (argv[0] === 'machines') return (await import('./commands/machines.js')).machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
+  if (argv[0] === 'fleet') return (await import('./commands/fleet.js')).fleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
   const parsed = parseArgs(argv);
   if (parsed.settings.help) {
     process.stdout.write(helpText(version()));

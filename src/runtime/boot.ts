@@ -17,14 +17,9 @@ import type { ParsedArgs } from '../config/parse-args.js';
 import { childConfig, workerOptions } from '../config/process-config.js';
 import { frontCount, listenAddress, resolvePython, validateApp, validateStatusPort } from '../config/validate.js';
 import { ConfigError } from '../errors.js';
-import { connectionOptions, defaultNodeName } from '../fleet/connection.js';
-import { startFleetMember, type FleetMember } from '../fleet/member.js';
-import { controllerNodeSource } from '../fleet/node-source.js';
+import type { FleetMember } from '../fleet/member.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from '../paths.js';
-import { startInspector } from '../status/inspector.js';
 import { observeController } from '../status/observer.js';
-import { followHealth, publicConfig } from '../status/controller-status.js';
-import { startStatusService } from '../status/service.js';
 import { StatusStore } from '../status/status-store.js';
 import { describeLoadError, loadErrorExitCode, runController, workersOfFronts, type ControllerActor } from './controller.js';
 import { daemonStatus, launchDaemon } from './daemon.js';
@@ -70,8 +65,14 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   validateApp(parsed);
   validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
   const python = resolvePython(settings.python);
-  const nodeName = settings.nodeName ?? defaultNodeName();
-  if (settings.nats.length > 0) connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
+  // The NATS client, the status service and the inspector are imported only when a flag asks for them:
+  // together they weigh about 25 MB in a controller that serves without them.
+  const fleet =
+    settings.nats.length > 0
+      ? await Promise.all([import('../fleet/connection.js'), import('../fleet/member.js'), import('../fleet/node-source.js')])
+      : null;
+  const nodeName = fleet ? (settings.nodeName ?? fleet[0].defaultNodeName()) : '';
+  fleet?.[0].connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
 
   const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
   if (identity) assertRunnableAs(python, identity);
@@ -92,17 +93,18 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   const socket = await openListenSocket(address, settings.backlog);
   undoOnError.push(() => socket.close());
   const lifecycle = controllerNotices();
-  const inspector = settings.inspect ? startInspector(settings.inspect, log) : null;
+  const inspector = settings.inspect ? (await import('../status/inspector.js')).startInspector(settings.inspect, log) : null;
   undoOnError.push(() => inspector?.stop());
   const store = new StatusStore(STATS_INTERVAL_MS * 4);
   let controller: ControllerActor | null = null;
   let reloader: Reloader | null = null;
   const fronts = frontCount(settings.processes, settings.fronts);
+  const controllerStatus = settings.statusPort === null ? null : await import('../status/controller-status.js');
   // Bound before --chuid too, so a privileged status port works like the service's.
   const status =
-    settings.statusPort === null
+    settings.statusPort === null || controllerStatus === null
       ? null
-      : await startStatusService({
+      : await (await import('../status/service.js')).startStatusService({
           host: settings.statusHost,
           port: settings.statusPort,
           store,
@@ -113,7 +115,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
             port: socket.port,
             processes: settings.processes,
             threads: settings.threads,
-            config: publicConfig(parsed),
+            config: controllerStatus.publicConfig(parsed),
           },
           view: () => {
             const snapshot = controller?.getSnapshot();
@@ -170,8 +172,9 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     onStart: (actor) => {
       controller = actor;
       requestReload = () => actor.send({ type: 'RELOAD' });
-      if (status) followHealth(actor, status, store);
-      if (settings.nats.length === 0) return;
+      if (status && controllerStatus) controllerStatus.followHealth(actor, status, store);
+      if (!fleet) return;
+      const [, { startFleetMember }, { controllerNodeSource }] = fleet;
       const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
       member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
     },
