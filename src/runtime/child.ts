@@ -24,7 +24,12 @@ import { RequestMetrics } from '../status/request-metrics.js';
 const CONTROL_FD = 3;
 const LISTEN_FD = 4;
 
-async function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): Promise<void> {
+/** Control messages after `start`, held until the child listens for them (it may first await an import). */
+interface ControlInbox {
+  listen(handler: (msg: ToChild) => void): void;
+}
+
+async function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>, inbox: ControlInbox): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`spawning: child ${process.pid}: ${line}\n`);
   const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
   let restartTimer: NodeJS.Timeout | undefined;
@@ -173,7 +178,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
   process.on('SIGINT', () => {});
   process.on('SIGHUP', () => {});
   process.on('SIGTERM', () => actor.send({ type: 'DRAIN' }));
-  control.on('message', (msg) => {
+  inbox.listen((msg) => {
     if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
     else if (msg.t === 'reopen-logs') accessLog.reopen();
     else if (msg.t === 'balance') balance.share = msg.share;
@@ -235,13 +240,27 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
 function main(): void {
   const control = new FramedChannel<ToChild, FromChild>(new net.Socket({ fd: CONTROL_FD, readable: true, writable: true }));
   let started = false;
-  control.once('message', (msg) => {
+  // A drain can arrive while startChild awaits the inspector's import (--inspect): keep it for then.
+  const held: ToChild[] = [];
+  let handler: ((msg: ToChild) => void) | null = null;
+  const inbox: ControlInbox = {
+    listen: (h) => {
+      handler = h;
+      for (const msg of held.splice(0)) h(msg);
+    },
+  };
+  control.on('message', (msg) => {
+    if (started) {
+      if (handler) handler(msg);
+      else held.push(msg);
+      return;
+    }
     started = true;
     if (msg.t !== 'start') {
       process.stderr.write(`spawning: child ${process.pid}: expected a start message, got ${msg.t}\n`);
       process.exit(ExitCode.CRASH);
     }
-    startChild(msg.config, control).catch((err: unknown) => {
+    startChild(msg.config, control, inbox).catch((err: unknown) => {
       process.stderr.write(`spawning: child ${process.pid}: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(ExitCode.CRASH);
     });

@@ -312,6 +312,14 @@ describe('child process lifecycle', () => {
     assert.equal(await child.exit, 0);
   });
 
+  it('a drain sent along with start, while --inspect is still being loaded, is not lost: the child exits 0', EACH, async () => {
+    // Nothing listens on the inspector's port: the child retries quietly; what matters is the import it awaits first.
+    const child = await start({ inspect: 'ws://127.0.0.1:9' });
+    child.control.send({ t: 'drain' });
+    assert.equal(await child.exit, 0);
+    assert.equal(child.messages.some((m) => m.t === 'ready'), false, 'drained before its worker was ready');
+  });
+
   it('SIGINT is ignored; SIGTERM drains', EACH, async () => {
     const child = await start();
     await child.message('ready');
