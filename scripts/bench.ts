@@ -608,7 +608,7 @@ async function main(): Promise<void> {
     const doc = readFileSafe(opts.write);
     const generated = [
       BEGIN,
-      `Run on ${new Date().toISOString().slice(0, 10)} with \`scripts/bench ${process.argv.slice(2).filter((a) => !a.startsWith('--write')).join(' ')}\`.`,
+      `Run on ${new Date().toISOString().slice(0, 10)} with \`scripts/bench ${process.argv.slice(2).filter((a, i, all) => !a.startsWith('--write') && all[i - 1] !== '--write').join(' ')}\`.`,
       '',
       machineDescription(),
       '',
