@@ -18,6 +18,7 @@
 import { assign, enqueueActions, setup, type Actor } from 'xstate';
 import { backoff } from './backoff.js';
 import type { LoadError } from '../protocol/worker-messages.js';
+import type { EvictionOutcome } from '../protocol/control-messages.js';
 
 export type ChildState = 'starting' | 'ready' | 'draining';
 export type ReplaceReason = 'memory' | 'age';
@@ -62,8 +63,8 @@ export type ControllerEvent =
   | { type: 'RELOAD' }
   /** Replace worker `pid` of child `id` (the eviction policy's choice). */
   | { type: 'EVICT'; id: number; pid: number; reason: ReplaceReason }
-  /** Child `id` replaced worker `oldPid` by `newPid`, or could not (`ok` false, the old one keeps serving). */
-  | { type: 'WORKER_EVICTED'; id: number; oldPid: number; newPid: number; ok: boolean }
+  /** Child `id` replaced worker `oldPid` by `newPid`, or could not (the old one keeps serving). */
+  | { type: 'WORKER_EVICTED'; id: number; oldPid: number; newPid: number; outcome: EvictionOutcome }
   | { type: 'INCREASE' }
   | { type: 'DECREASE' }
   | { type: 'STOP' }
@@ -100,7 +101,7 @@ export const controllerMachine = setup({
     reportReloaded: (_, _params: { generation: number }) => {},
     reportReloadFailed: (_, _params: { generation: number; error: LoadError | null }) => {},
     evictWorker: (_, _params: { id: number; pid: number; reason: ReplaceReason }) => {},
-    reportEvicted: (_, _params: { id: number; oldPid: number; newPid: number; reason: ReplaceReason; ok: boolean }) => {},
+    reportEvicted: (_, _params: { id: number; oldPid: number; newPid: number; reason: ReplaceReason; outcome: EvictionOutcome }) => {},
     drainChildren: (_, _params: { ids: number[] }) => {},
     startDeadman: () => {},
     closeSocket: () => {},
@@ -314,7 +315,7 @@ export const controllerMachine = setup({
                 guard: ({ context }) => !context.children.some((c) => c.id === context.evicting?.id && c.state === 'ready'),
                 target: 'steady',
                 actions: [
-                  { type: 'reportEvicted', params: ({ context }) => ({ id: context.evicting!.id, oldPid: context.evicting!.pid, newPid: 0, reason: context.evicting!.reason, ok: false }) },
+                  { type: 'reportEvicted', params: ({ context }) => ({ id: context.evicting!.id, oldPid: context.evicting!.pid, newPid: 0, reason: context.evicting!.reason, outcome: 'refused' }) },
                   assign({ evicting: null }),
                 ],
               },
@@ -324,7 +325,7 @@ export const controllerMachine = setup({
                   guard: ({ context, event }) => event.id === context.evicting?.id && event.oldPid === context.evicting.pid,
                   target: 'steady',
                   actions: [
-                    { type: 'reportEvicted', params: ({ context, event }) => ({ id: event.id, oldPid: event.oldPid, newPid: event.newPid, reason: context.evicting!.reason, ok: event.ok }) },
+                    { type: 'reportEvicted', params: ({ context, event }) => ({ id: event.id, oldPid: event.oldPid, newPid: event.newPid, reason: context.evicting!.reason, outcome: event.outcome }) },
                     assign({ evicting: null }),
                   ],
                 },

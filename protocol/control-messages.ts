@@ -48,6 +48,15 @@ export type ToChild =
   /** --max-memory/--max-age: replace worker `pid` (start another, then retire this one); `worker-evicted` answers. */
   | { t: 'evict-worker'; pid: number; reason: 'memory' | 'age' };
 
+/**
+ * How an eviction ended: `replaced` (the new worker serves, the old one retires);
+ * `failed` (the replacement exited before READY: the app may not fit, which the
+ * eviction policy's back-off counts); `refused` (no replacement was tried to the
+ * end: the child was not serving, the worker was not one of its serving ones,
+ * or the child drained or lost another worker meanwhile).
+ */
+export type EvictionOutcome = 'replaced' | 'failed' | 'refused';
+
 /** What a Python worker is doing in its child: taking requests, loading the app to replace one, or finishing its last requests. */
 export type WorkerRole = 'serving' | 'starting' | 'retiring';
 
@@ -103,5 +112,5 @@ export type FromChild =
   | ({ t: 'stats' } & ChildStats)
   | { t: 'draining'; inflight: number }
   | { t: 'modules'; files: ModuleFile[] }
-  /** Answers `evict-worker`: `newPid` serves in `oldPid`'s place (`ok`), or the replacement could not start or was refused (`newPid` 0). */
-  | { t: 'worker-evicted'; oldPid: number; newPid: number; ok: boolean };
+  /** Answers `evict-worker` (see EvictionOutcome); `newPid` is 0 unless `replaced`. */
+  | { t: 'worker-evicted'; oldPid: number; newPid: number; outcome: EvictionOutcome };

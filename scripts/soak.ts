@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     }
   };
   const port = Number((await waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
-  await waitFor(/ready \(2\/2 children\)/);
+  await waitFor(/ready \((\d+)\/\1 children\)/);
 
   const load = startLoad(port, '/', CONCURRENCY);
   const leak = startLoad(port, '/leak', 2);

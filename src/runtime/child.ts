@@ -94,19 +94,19 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         spawnReplacement: () => workers.startReplacement(),
         swapWorker: () => {
           const swap = workers.promote();
-          if (swap && swap.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: swap.oldPid, newPid: swap.newPid, ok: true });
+          if (swap && swap.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: swap.oldPid, newPid: swap.newPid, outcome: 'replaced' });
         },
         killReplacement: () => {
           workers.killReplacement();
           const was = workers.abandonReplacement();
-          if (was && was.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: was.pid, newPid: 0, ok: false });
+          if (was && was.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: was.pid, newPid: 0, outcome: 'refused' });
         },
         reportReplacementFailed: () => {
           const was = workers.abandonReplacement();
           if (!was) return;
           const what = was.why === 'hung' ? 'hung worker' : 'worker';
           log(`the replacement for ${what} ${was.pid} exited before it was ready; the ${what} keeps serving`);
-          if (was.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: was.pid, newPid: 0, ok: false });
+          if (was.why !== 'hung') control.send({ t: 'worker-evicted', oldPid: was.pid, newPid: 0, outcome: 'failed' });
         },
         killRetiree: (_, { pid }) => workers.killRetiree(pid),
         failInflight: () => workers.failExited(),
@@ -190,7 +190,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
   const evict = (pid: number, reason: 'memory' | 'age'): void => {
     const w = workers.servingWorker(pid);
     if (w === null || !actor.getSnapshot().matches('serving')) {
-      control.send({ t: 'worker-evicted', oldPid: pid, newPid: 0, ok: false });
+      control.send({ t: 'worker-evicted', oldPid: pid, newPid: 0, outcome: 'refused' });
       return;
     }
     workers.replaceNext(w, reason);

@@ -122,7 +122,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   notices.publish({ type: 'worker-exited', id, pid: msg.pid, code: msg.code, signal: msg.signal, failed: msg.inflight });
                   return;
                 case 'worker-evicted':
-                  actor.send({ type: 'WORKER_EVICTED', id, oldPid: msg.oldPid, newPid: msg.newPid, ok: msg.ok });
+                  actor.send({ type: 'WORKER_EVICTED', id, oldPid: msg.oldPid, newPid: msg.newPid, outcome: msg.outcome });
                   return;
                 case 'load-error':
                   actor.send({ type: 'CHILD_LOAD_ERROR', id, error: msg.error, code: loadErrorExitCode(msg.error) });
@@ -184,11 +184,17 @@ export function runController(opts: ControllerOptions): Promise<number> {
             notices.publish({ type: 'reload-failed', generation, error });
           },
           evictWorker: (_, { id, pid, reason }) => children.get(id)?.send({ t: 'evict-worker', pid, reason }),
-          reportEvicted: (_, { id, oldPid, newPid, reason, ok }) => {
+          reportEvicted: (_, { id, oldPid, newPid, reason, outcome }) => {
+            const why = reason === 'memory' ? 'memory limit' : 'max age';
+            if (outcome === 'refused') {
+              // Not a futile replacement (nothing was tried to the end): no back-off, the policy chooses again.
+              log(`spawning: child #${id} did not replace worker ${oldPid} now (${why}): it is not serving or is busy replacing`);
+              return;
+            }
+            const ok = outcome === 'replaced';
             recent.push({ oldId: oldPid, newId: newPid, reason, ok, at: Date.now() });
             if (recent.length > 8) recent.shift();
-            const why = reason === 'memory' ? 'memory limit' : 'max age';
-            log(ok ? `spawning: replaced worker ${oldPid} of child #${id} by ${newPid} (${why})` : `spawning: could not replace worker ${oldPid} of child #${id} (${why}); keeping it`);
+            log(ok ? `spawning: replaced worker ${oldPid} of child #${id} by ${newPid} (${why})` : `spawning: the replacement for worker ${oldPid} of child #${id} exited before it was ready (${why}); keeping the old one`);
             notices.publish({ type: 'replaced', child: id, oldPid, newPid, reason, ok });
           },
           startDeadman: () => {

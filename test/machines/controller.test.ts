@@ -23,7 +23,7 @@ function eventsFor(s: Snapshot): ControllerEvent[] {
     events.push({ type: 'CHILD_DEADMAN', id: c.id });
     // One worker pid per child is enough: the machine keys an eviction by child and pid.
     events.push({ type: 'EVICT', id: c.id, pid: 100 + c.id, reason: 'memory' });
-    events.push({ type: 'WORKER_EVICTED', id: c.id, oldPid: 100 + c.id, newPid: 500, ok: true }, { type: 'WORKER_EVICTED', id: c.id, oldPid: 100 + c.id, newPid: 0, ok: false });
+    events.push({ type: 'WORKER_EVICTED', id: c.id, oldPid: 100 + c.id, newPid: 500, outcome: 'replaced' }, { type: 'WORKER_EVICTED', id: c.id, oldPid: 100 + c.id, newPid: 0, outcome: 'failed' });
   }
   for (let slot = 0; slot < s.context.processes; slot++) {
     if (roomy && !s.context.children.some((c) => c.slot === slot)) events.push({ type: 'RESPAWN_DUE', slot });
@@ -131,7 +131,7 @@ describe('controller machine (model-based)', () => {
       if (s.matches('active')) assert.equal(asked - reported, evicting ? 1 : 0, `after ${e.type} in ${JSON.stringify(s.value)}: asked ${asked}, reported ${reported}`);
       else assert.ok(asked - reported <= 1);
       if (evicting) assert.ok(s.context.children.some((c) => c.id === s.context.evicting?.id && c.state === 'ready'), 'evicting in a child that is not serving');
-      if (e.type === 'WORKER_EVICTED' && e.ok && before.matches({ active: { running: 'evicting' } }) && !evicting) evicted++;
+      if (e.type === 'WORKER_EVICTED' && e.outcome === 'replaced' && before.matches({ active: { running: 'evicting' } }) && !evicting) evicted++;
     };
     for (const p of paths) {
       const events = p.steps.map((s) => s.event);
@@ -140,8 +140,9 @@ describe('controller machine (model-based)', () => {
       const ev = p.state.context.evicting;
       if (!ev) continue;
       for (const end of [
-        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 500, ok: true },
-        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 0, ok: false },
+        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 500, outcome: 'replaced' },
+        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 0, outcome: 'failed' },
+        { type: 'WORKER_EVICTED', id: ev.id, oldPid: ev.pid, newPid: 0, outcome: 'refused' },
         { type: 'CHILD_EXIT', id: ev.id },
         { type: 'DECREASE' },
         { type: 'STOP' },
