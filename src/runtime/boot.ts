@@ -9,8 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { probeFactoryConfig } from '../actors/config-probe.js';
-import { openListenSocket } from '../actors/listen-socket.js';
+import { handedListenSocket, takeHandedSockets } from '../actors/handed-sockets.js';
+import { openListenSocket, type ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
+import { monotonicUsec, startNotifier } from '../actors/sd-notify.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from '../actors/privileges.js';
 import { applyFactorySettings } from '../config/factory-settings.js';
 import type { ParsedArgs } from '../config/parse-args.js';
@@ -60,6 +62,8 @@ export async function boot(argv: string[], parsed: ParsedArgs): Promise<number> 
 
 async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   const { settings } = parsed;
+  // Read (and removed from the environment) before any process is started.
+  const handed = takeHandedSockets();
   if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
     throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
   }
@@ -70,6 +74,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   validateApp(parsed);
   validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
   const python = resolvePython(settings.python);
+  const notifier = startNotifier(python, [PYTHON_PACKAGE_DIR], log);
   const nodeName = settings.nodeName ?? defaultNodeName();
   if (settings.nats.length > 0) connectionOptions(settings, nodeName); // bad NATS flags fail before anything is bound
 
@@ -89,8 +94,10 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   applyFactorySettings(parsed, factoryConfig.server);
   const address = listenAddress(parsed);
   validateStatusPort(parsed, address);
-  const socket = await openListenSocket(address, settings.backlog);
-  undoOnError.push(() => socket.close());
+  // Handed sockets are served as they are: their address, backlog and file belong to whoever made them.
+  const sockets: ListenSocket[] = handed ? handed.fds.map((fd) => handedListenSocket(fd, handed)) : [await openListenSocket(address, settings.backlog)];
+  const socket = sockets[0]!;
+  for (const s of sockets) undoOnError.push(() => s.close());
   const lifecycle = controllerNotices();
   const inspector = settings.inspect ? startInspector(settings.inspect, log) : null;
   undoOnError.push(() => inspector?.stop());
@@ -133,12 +140,13 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   pidfile?.write(process.pid);
   undoOnError.push(() => pidfile?.remove(process.pid));
   if (identity) {
-    handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
+    handOver([handed ? null : socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
   const fronts = frontCount(settings.processes, settings.fronts);
   const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
+  const via = handed ? `, ${sockets.length === 1 ? 'socket' : 'sockets'} from ${handed.by === 'systemd' ? 'systemd' : 'the controller it replaces'}` : '';
+  log(`spawning: listening on ${sockets.map((s) => s.url).join(' ')} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'}${via})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
@@ -159,7 +167,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   let member: FleetMember | null = null;
   observeController(store, lifecycle);
   const code = await runController({
-    socket,
+    sockets,
     notices: lifecycle,
     inspect: inspector?.inspect,
     maxMemory: settings.maxMemory,
@@ -167,6 +175,23 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     onModules: (files) => reloader?.imported(files),
     onStart: (actor) => {
       controller = actor;
+      if (notifier) {
+        let told: 'ready' | 'stopping' | null = null;
+        actor.subscribe((snapshot) => {
+          if (told === null && snapshot.matches({ active: 'running' })) {
+            told = 'ready';
+            // A successor tells systemd it is the service's main process now (NotifyAccess=all).
+            notifier.send(...(handed?.by === 'upgrade' ? [`MAINPID=${process.pid}`] : []), 'READY=1');
+          } else if (told !== 'stopping' && snapshot.matches('stopping')) {
+            told = 'stopping';
+            notifier.send('STOPPING=1');
+          }
+        });
+        lifecycle.subscribe((notice) => {
+          if (notice.type === 'reload-started') notifier.send('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`);
+          else if (notice.type === 'reloaded' || notice.type === 'reload-failed') notifier.send('READY=1');
+        });
+      }
       requestReload = () => actor.send({ type: 'RELOAD' });
       if (status) followHealth(actor, status, store);
       if (settings.nats.length === 0) return;
@@ -183,6 +208,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       host: socket.unixPath ? 'localhost' : socket.host,
       port: socket.port,
       unixPath: socket.unixPath,
+      listenFds: sockets.length,
       statsInterval: STATS_INTERVAL_MS,
       pythonPath: [PYTHON_PACKAGE_DIR],
       coverageDir,
@@ -190,6 +216,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   });
   reloader?.stop();
   inspector?.stop();
+  notifier?.close();
   if (coverageDir) rmSync(coverageDir, { recursive: true, force: true });
   // Leave the fleet (delete the registry entry) rather than linger until the TTL; never wait long for NATS.
   const leaving = member as FleetMember | null;

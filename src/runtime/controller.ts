@@ -36,7 +36,8 @@ export interface ControllerOptions {
   maxMemory: number | null;
   /** Seconds; replace children older than this. */
   maxAge: number | null;
-  socket: ListenSocket;
+  /** The listening sockets (one unless systemd handed several); children inherit them all. */
+  sockets: ListenSocket[];
   childConfig: ChildConfig;
   /** Children (HTTP fronts) to run; each runs its share of `childConfig.processes` Python workers. */
   processes: number;
@@ -70,7 +71,7 @@ export function workersOfSlot(slot: number, workers: number, fronts: number): nu
 
 /** Runs until the controller stops; resolves with the exit code. */
 export function runController(opts: ControllerOptions): Promise<number> {
-  const { socket, childConfig, log } = opts;
+  const { sockets, childConfig, log } = opts;
   const { notices } = opts;
   const children = new Map<number, ChildHandle>();
   const samples = new Map<number, ChildSample>();
@@ -86,7 +87,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
         actions: {
           spawnChild: (_, { id, slot, generation }) => {
             const workers = workersOfSlot(slot, childConfig.processes, opts.processes);
-            const child = new ChildHandle(id, slot, generation, socket.fd, { ...childConfig, workers });
+            const child = new ChildHandle(id, slot, generation, sockets.map((s) => s.fd), { ...childConfig, workers });
             children.set(id, child);
             notices.publish({ type: 'child-started', id, slot, generation, pid: child.pid });
             let healthy: NodeJS.Timeout | undefined;
@@ -184,7 +185,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             setTimeout(() => actor.send({ type: 'DEADMAN' }), (opts.deadmanTimeout + 1) * 1000).unref();
           },
           closeSocket: () => {
-            void socket.close();
+            for (const s of sockets) void s.close();
           },
           exit: (_, { code, error }) => {
             for (const t of respawnTimers) clearTimeout(t);
