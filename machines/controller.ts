@@ -12,6 +12,11 @@
  * A reload replaces every slot at once and commits only when all the new
  * children are ready; if one cannot load the app, the new ones drain and the
  * old generation keeps serving.
+ *
+ * An in-place upgrade (SIGUSR2: UPGRADE) follows the same rule one level up:
+ * a successor controller is started from the current installation with the
+ * listening sockets, and only once it serves does this one hand over (drain
+ * every child and exit 0); if it fails, this one goes on serving.
  */
 import { assign, enqueueActions, setup, type Actor } from 'xstate';
 import { backoff } from './backoff.js';
@@ -39,6 +44,8 @@ export interface ControllerContext {
   everReady: boolean;
   /** A reload was asked for while another operation ran: run it next. */
   reloadPending: boolean;
+  /** An upgrade was asked for while another operation ran: run it next. */
+  upgradePending: boolean;
   /** The child being replaced, and its replacement. */
   replacing: { oldId: number; newId: number; reason: ReplaceReason } | null;
   loadError: LoadError | null;
@@ -63,7 +70,11 @@ export type ControllerEvent =
   | { type: 'DECREASE' }
   | { type: 'STOP' }
   | { type: 'STOP_NOW' }
-  | { type: 'DEADMAN' };
+  | { type: 'DEADMAN' }
+  /** SIGUSR2: start a successor controller and hand over to it once it serves. */
+  | { type: 'UPGRADE' }
+  | { type: 'SUCCESSOR_READY' }
+  | { type: 'SUCCESSOR_FAILED'; reason: string };
 
 export const RESPAWN_BASE_MS = 100;
 export const RESPAWN_MAX_MS = 10_000;
@@ -95,6 +106,10 @@ export const controllerMachine = setup({
     reportReloaded: (_, _params: { generation: number }) => {},
     reportReloadFailed: (_, _params: { generation: number; error: LoadError | null }) => {},
     reportReplaced: (_, _params: { oldId: number; newId: number; reason: ReplaceReason; ok: boolean }) => {},
+    startSuccessor: () => {},
+    stopSuccessor: () => {},
+    reportUpgradeFailed: (_, _params: { reason: string }) => {},
+    reportHandingOver: () => {},
     drainChildren: (_, _params: { ids: number[] }) => {},
     startDeadman: () => {},
     closeSocket: () => {},
@@ -110,6 +125,7 @@ export const controllerMachine = setup({
       return ready.size >= context.processes;
     },
     reloadPending: ({ context }) => context.reloadPending,
+    upgradePending: ({ context }) => context.upgradePending,
     noChildren: ({ context }) => context.children.length === 0,
     neverServed: ({ context }) => !context.everReady,
   },
@@ -123,6 +139,7 @@ export const controllerMachine = setup({
     attempts: Array<number>(input.processes).fill(0),
     everReady: false,
     reloadPending: false,
+    upgradePending: false,
     replacing: null,
     loadError: null,
     exitCode: 0,
@@ -222,6 +239,7 @@ export const controllerMachine = setup({
             },
             // Reloading before the first generation is up would only race it; remember the wish.
             RELOAD: { actions: assign({ reloadPending: true }) },
+            UPGRADE: { actions: assign({ upgradePending: true }) },
           },
         },
         running: {
@@ -237,9 +255,13 @@ export const controllerMachine = setup({
           },
           states: {
             steady: {
-              always: { guard: 'reloadPending', target: 'reloading' },
+              always: [
+                { guard: 'reloadPending', target: 'reloading' },
+                { guard: 'upgradePending', target: 'upgrading' },
+              ],
               on: {
                 RELOAD: 'reloading',
+                UPGRADE: 'upgrading',
                 REPLACE: {
                   target: 'replacing',
                   guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.state === 'ready' && c.slot < context.processes),
@@ -288,6 +310,7 @@ export const controllerMachine = setup({
               },
               on: {
                 RELOAD: { actions: assign({ reloadPending: true }) },
+                UPGRADE: { actions: assign({ upgradePending: true }) },
                 CHILD_LOAD_ERROR: {
                   guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.generation > context.generation),
                   target: 'steady',
@@ -322,6 +345,7 @@ export const controllerMachine = setup({
               },
               on: {
                 RELOAD: { actions: assign({ reloadPending: true }) },
+                UPGRADE: { actions: assign({ upgradePending: true }) },
                 CHILD_LOAD_ERROR: {
                   guard: ({ context, event }) => event.id === context.replacing?.newId,
                   target: 'steady',
@@ -347,16 +371,49 @@ export const controllerMachine = setup({
                 },
               },
             },
+            // The children keep serving (and are kept up) while the successor starts.
+            upgrading: {
+              entry: [assign({ upgradePending: false }), 'startSuccessor'],
+              on: {
+                RELOAD: { actions: assign({ reloadPending: true }) },
+                SUCCESSOR_READY: '#controller.handingOver',
+                SUCCESSOR_FAILED: { target: 'steady', actions: { type: 'reportUpgradeFailed', params: ({ event }) => ({ reason: event.reason }) } },
+                // Stopping now stops the successor too: neither should outlive the other's stop.
+                STOP: { target: '#controller.stopping', actions: 'stopSuccessor' },
+              },
+            },
           },
         },
       },
+    },
+    // The successor serves on the same sockets: drain like a graceful stop, but this is no stop of the service.
+    handingOver: {
+      entry: [
+        'reportHandingOver',
+        'cancelRespawns',
+        enqueueActions(({ context, enqueue }) => {
+          for (const c of context.children) if (live(c)) enqueue({ type: 'drainChild', params: { id: c.id } });
+          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, upgradePending: false, replacing: null });
+        }),
+        'startDeadman',
+      ],
+      always: { guard: 'noChildren', target: 'handedOver' },
+      on: {
+        CHILD_EXIT: { actions: assign({ children: ({ context, event }) => without(context.children, event.id) }) },
+        CHILD_DEADMAN: { actions: { type: 'killChild', params: ({ event }) => ({ id: event.id }) } },
+        DEADMAN: { target: 'handedOver', actions: 'killAll' },
+      },
+    },
+    handedOver: {
+      type: 'final',
+      entry: ['closeSocket', { type: 'exit', params: { code: 0, error: null } }],
     },
     stopping: {
       entry: [
         'cancelRespawns',
         enqueueActions(({ context, enqueue }) => {
           for (const c of context.children) if (live(c)) enqueue({ type: 'drainChild', params: { id: c.id } });
-          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, replacing: null });
+          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, upgradePending: false, replacing: null });
         }),
         'startDeadman',
       ],

@@ -44,6 +44,12 @@ export interface ControllerOptions {
   deadmanTimeout: number;
   pidfile: Pidfile | null;
   log: (line: string) => void;
+  /** SIGUSR2: starts a successor controller (src/runtime/upgrade.ts); absent, an upgrade fails at once. */
+  startSuccessor?: (on: { ready: (pid: number) => void; failed: (reason: string) => void }) => { stop(): void };
+  /** A successor failed to start. */
+  onUpgradeFailed?: () => void;
+  /** The successor serves: this controller drains and exits. */
+  onHandingOver?: () => void;
 }
 
 /** The one line a startup load error ends the controller with; `app` is the first positional as given. */
@@ -80,6 +86,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
   const respawnTimers = new Set<NodeJS.Timeout>();
   const balance = new ConnectionShares();
   let processes = opts.processes;
+  let successor: { stop(): void } | null = null;
 
   return new Promise((resolve) => {
     const actor = createActor(
@@ -180,6 +187,28 @@ export function runController(opts: ControllerOptions): Promise<number> {
             const why = reason === 'memory' ? 'memory limit' : 'max age';
             log(ok ? `spawning: replaced child #${oldId} by #${newId} (${why})` : `spawning: replacement #${newId} for child #${oldId} failed to start (${why}); keeping the old one`);
             notices.publish({ type: 'replaced', oldId, newId, reason, ok });
+          },
+          startSuccessor: () => {
+            log(`spawning: upgrading: starting a new controller from ${process.argv[1]}`);
+            const start = opts.startSuccessor;
+            if (!start) {
+              actor.send({ type: 'SUCCESSOR_FAILED', reason: 'cannot be started by this controller' });
+              return;
+            }
+            successor = start({
+              ready: (pid) => {
+                log(`spawning: upgraded: controller ${pid} is serving; this one (pid ${process.pid}) drains and exits`);
+                actor.send({ type: 'SUCCESSOR_READY' });
+              },
+              failed: (reason) => actor.send({ type: 'SUCCESSOR_FAILED', reason }),
+            });
+          },
+          stopSuccessor: () => successor?.stop(),
+          reportHandingOver: () => opts.onHandingOver?.(),
+          reportUpgradeFailed: (_, { reason }) => {
+            successor = null;
+            log(`spawning: upgrade failed: the new controller ${reason}; this one keeps serving`);
+            opts.onUpgradeFailed?.();
           },
           startDeadman: () => {
             setTimeout(() => actor.send({ type: 'DEADMAN' }), (opts.deadmanTimeout + 1) * 1000).unref();
