@@ -4,14 +4,15 @@
  */
 import { fleetCommand } from './commands/fleet.js';
 import { machinesCommand } from './commands/machines.js';
-import { helpText, parseArgs } from './config/parse-args.js';
+import { printConfig, resolveArgs } from './config/layers.js';
+import { helpText } from './config/parse-args.js';
 import { SpawningError } from './errors.js';
-import { boot, log, version } from './runtime/boot.js';
+import { boot, checkConfig, log, version } from './runtime/boot.js';
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'machines') return machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
   if (argv[0] === 'fleet') return fleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
-  const parsed = parseArgs(argv);
+  const parsed = resolveArgs(argv);
   if (parsed.settings.help) {
     process.stdout.write(helpText(version()));
     return 0;
@@ -20,6 +21,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`spawning ${version()}\n`);
     return 0;
   }
+  if (parsed.settings.printConfig) {
+    process.stdout.write(printConfig(parsed));
+    return 0;
+  }
+  if (parsed.settings.checkConfig) return checkConfig(parsed);
   return boot(argv, parsed);
 }
 

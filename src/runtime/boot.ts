@@ -26,11 +26,12 @@ import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from '../paths.js';
 import { startInspector } from '../status/inspector.js';
 import { observeController } from '../status/observer.js';
 import { followHealth, publicConfig } from '../status/controller-status.js';
-import { startStatusService } from '../status/service.js';
+import { startStatusService, type StatusService } from '../status/service.js';
 import { StatusStore } from '../status/status-store.js';
 import { describeLoadError, loadErrorExitCode, runController, type ControllerActor } from './controller.js';
 import { daemonStatus, launchDaemon } from './daemon.js';
 import { startReloader, type Reloader } from './reloader.js';
+import { startSuccessor } from './upgrade.js';
 
 /** --daemonize: in the daemon, its startup lines also go to the launcher waiting in the foreground. */
 const daemon = daemonStatus();
@@ -49,6 +50,39 @@ const STATS_INTERVAL_MS = 500;
 
 /** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
 const undoOnError: Array<() => Promise<void> | void> = [];
+
+/**
+ * --check-config: every check start-up makes before it binds, and the app
+ * imported through the factory as a worker imports it, then exit 0. The
+ * errors are start-up's own: exit 2 for the configuration or the interpreter,
+ * 3 for the app.
+ */
+export async function checkConfig(parsed: ParsedArgs): Promise<number> {
+  const { settings } = parsed;
+  if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
+    throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
+  }
+  validateApp(parsed);
+  validateStatusPort(parsed, listenAddress(parsed));
+  const python = resolvePython(settings.python);
+  if (settings.nats.length > 0) connectionOptions(settings, settings.nodeName ?? defaultNodeName());
+  const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
+  if (identity) assertRunnableAs(python, identity);
+  const factoryConfig = await probeFactoryConfig({
+    python,
+    pythonPath: [PYTHON_PACKAGE_DIR],
+    options: workerOptions({ ...settings, args: parsed.args, coverageDir: null }),
+    identity,
+    loadApp: true,
+    describe: (error) => describeLoadError(error, loadErrorExitCode(error), parsed.args[0] ?? settings.factory),
+  });
+  applyFactorySettings(parsed, factoryConfig.server);
+  const address = listenAddress(parsed);
+  validateStatusPort(parsed, address);
+  const where = address.kind === 'unix' ? `unix:${address.path}` : `${address.host}:${address.port}`;
+  log(`spawning: configuration OK: ${parsed.args.join(' ') || settings.factory} loads with ${python}; would serve ${where} with ${settings.processes} processes`);
+  return 0;
+}
 
 /** Runs the server until it stops; its exit code. A failed start-up is undone before the error goes on. */
 export async function boot(argv: string[], parsed: ParsedArgs): Promise<number> {
@@ -104,13 +138,10 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   const store = new StatusStore(STATS_INTERVAL_MS * 4);
   let controller: ControllerActor | null = null;
   let reloader: Reloader | null = null;
-  // Bound before --chuid too, so a privileged status port works like the service's.
-  const status =
-    settings.statusPort === null
-      ? null
-      : await startStatusService({
+  const openStatus = (): Promise<StatusService> =>
+    startStatusService({
           host: settings.statusHost,
-          port: settings.statusPort,
+          port: settings.statusPort!,
           store,
           info: {
             version: version(),
@@ -134,10 +165,19 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
           inspect: inspector?.inspect,
           fleet: async () => (member ? member.view() : null),
         });
+  // Bound before --chuid too, so a privileged status port works like the service's. A successor
+  // (SIGUSR2) binds it once the controller it replaces lets go, which is after the successor serves.
+  let status: StatusService | null = settings.statusPort === null || handed?.by === 'upgrade' ? null : await openStatus();
+  const statusReady = (service: StatusService): void => {
+    status = service;
+    if (controller) followHealth(controller, service, store);
+  };
+  if (settings.statusPort !== null && handed?.by === 'upgrade') void retryStatus(openStatus, log).then((service) => service && statusReady(service));
   undoOnError.push(() => status?.close());
   // Written before --chuid, so it can live where only root writes (/run).
   const pidfile = settings.pidfile ? new Pidfile(path.resolve(settings.pidfile)) : null;
-  pidfile?.write(process.pid);
+  // A successor takes the pidfile once it serves: until then it names the controller that does.
+  if (handed?.by !== 'upgrade') pidfile?.write(process.pid);
   undoOnError.push(() => pidfile?.remove(process.pid));
   if (identity) {
     handOver([handed ? null : socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
@@ -150,7 +190,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
-  const pumpPid = daemon?.pumpPid;
+  const pumpPid = daemon?.pumpPid ?? null;
   if (pumpPid) {
     // The log pump owns --stdout/--stderr; USR1 reopens them along with the access logs.
     process.on('SIGUSR1', () => {
@@ -194,6 +234,13 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       }
       requestReload = () => actor.send({ type: 'RELOAD' });
       if (status) followHealth(actor, status, store);
+      if (pidfile && handed?.by === 'upgrade') {
+        const unsubscribe = actor.subscribe((snapshot) => {
+          if (!snapshot.matches({ active: 'running' })) return;
+          unsubscribe.unsubscribe();
+          pidfile.write(process.pid);
+        });
+      }
       if (settings.nats.length === 0) return;
       const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
       member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
@@ -201,6 +248,12 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     processes: fronts,
     deadmanTimeout: settings.deadmanTimeout,
     pidfile,
+    startSuccessor: (on) =>
+      startSuccessor({ argv, sockets, names: handed?.names ?? sockets.map(() => 'spawning'), pumpPid, notifySocket: notifier?.socket ?? null }, on),
+    // The successor waits for the status port; the fleet entry is the successor's from now on.
+    onHandingOver: () => {
+      void status?.close();
+    },
     log,
     childConfig: childConfig(settings, {
       args: parsed.args,
@@ -224,3 +277,19 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   return code;
 }
 
+
+/** A successor's status service: its port is free once the controller it replaces hands over. */
+async function retryStatus(open: () => Promise<StatusService>, log: (line: string) => void): Promise<StatusService | null> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return await open();
+    } catch (err) {
+      if (Date.now() > deadline) {
+        log(`spawning: status service: ${(err as Error).message}`);
+        return null;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

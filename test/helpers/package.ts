@@ -10,6 +10,8 @@ import path from 'node:path';
 import { REPO_ROOT } from './repo.js';
 
 export interface Installed {
+  /** The copy of the working tree that was packed (its python/ is what `pip install ./python` installs). */
+  tree: string;
   tarball: string;
   /** `PREFIX/bin/spawning`. */
   bin: string;
@@ -41,7 +43,7 @@ export function packAndInstall(dir: string): Installed {
   const prefix = path.join(dir, 'prefix');
   // --prefer-offline: the checkout's `npm ci` filled the cache with the same locked versions.
   run('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball], dir);
-  return { tarball, bin: path.join(prefix, 'bin', 'spawning'), prefix, packageDir: path.join(prefix, 'lib', 'node_modules', 'spawning') };
+  return { tree, tarball, bin: path.join(prefix, 'bin', 'spawning'), prefix, packageDir: path.join(prefix, 'lib', 'node_modules', 'spawning') };
 }
 
 /**
