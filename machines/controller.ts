@@ -14,6 +14,11 @@
  * A reload replaces every slot at once and commits only when all the new
  * children are ready; if one cannot load the app, the new ones drain and the
  * old generation keeps serving.
+ *
+ * An in-place upgrade (SIGUSR2: UPGRADE) follows the same rule one level up:
+ * a successor controller is started from the current installation with the
+ * listening sockets, and only once it serves does this one hand over (drain
+ * every child and exit 0); if it fails, this one goes on serving.
  */
 import { assign, enqueueActions, setup, type Actor } from 'xstate';
 import { backoff } from './backoff.js';
@@ -42,6 +47,8 @@ export interface ControllerContext {
   everReady: boolean;
   /** A reload was asked for while another operation ran: run it next. */
   reloadPending: boolean;
+  /** An upgrade was asked for while another operation ran: run it next. */
+  upgradePending: boolean;
   /** The worker being replaced by its child (one at a time), and why. */
   evicting: { id: number; pid: number; reason: ReplaceReason } | null;
   loadError: LoadError | null;
@@ -69,7 +76,11 @@ export type ControllerEvent =
   | { type: 'DECREASE' }
   | { type: 'STOP' }
   | { type: 'STOP_NOW' }
-  | { type: 'DEADMAN' };
+  | { type: 'DEADMAN' }
+  /** SIGUSR2: start a successor controller and hand over to it once it serves. */
+  | { type: 'UPGRADE' }
+  | { type: 'SUCCESSOR_READY' }
+  | { type: 'SUCCESSOR_FAILED'; reason: string };
 
 export const RESPAWN_BASE_MS = 100;
 export const RESPAWN_MAX_MS = 10_000;
@@ -102,6 +113,10 @@ export const controllerMachine = setup({
     reportReloadFailed: (_, _params: { generation: number; error: LoadError | null }) => {},
     evictWorker: (_, _params: { id: number; pid: number; reason: ReplaceReason }) => {},
     reportEvicted: (_, _params: { id: number; oldPid: number; newPid: number; reason: ReplaceReason; outcome: EvictionOutcome }) => {},
+    startSuccessor: () => {},
+    stopSuccessor: () => {},
+    reportUpgradeFailed: (_, _params: { reason: string }) => {},
+    reportHandingOver: () => {},
     drainChildren: (_, _params: { ids: number[] }) => {},
     startDeadman: () => {},
     closeSocket: () => {},
@@ -117,6 +132,7 @@ export const controllerMachine = setup({
       return ready.size >= context.processes;
     },
     reloadPending: ({ context }) => context.reloadPending,
+    upgradePending: ({ context }) => context.upgradePending,
     noChildren: ({ context }) => context.children.length === 0,
     neverServed: ({ context }) => !context.everReady,
   },
@@ -130,6 +146,7 @@ export const controllerMachine = setup({
     attempts: Array<number>(input.processes).fill(0),
     everReady: false,
     reloadPending: false,
+    upgradePending: false,
     evicting: null,
     loadError: null,
     exitCode: 0,
@@ -228,6 +245,7 @@ export const controllerMachine = setup({
             },
             // Reloading before the first generation is up would only race it; remember the wish.
             RELOAD: { actions: assign({ reloadPending: true }) },
+            UPGRADE: { actions: assign({ upgradePending: true }) },
           },
         },
         running: {
@@ -243,9 +261,13 @@ export const controllerMachine = setup({
           },
           states: {
             steady: {
-              always: { guard: 'reloadPending', target: 'reloading' },
+              always: [
+                { guard: 'reloadPending', target: 'reloading' },
+                { guard: 'upgradePending', target: 'upgrading' },
+              ],
               on: {
                 RELOAD: 'reloading',
+                UPGRADE: 'upgrading',
                 EVICT: {
                   target: 'evicting',
                   guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.state === 'ready' && c.generation === context.generation),
@@ -288,6 +310,7 @@ export const controllerMachine = setup({
               },
               on: {
                 RELOAD: { actions: assign({ reloadPending: true }) },
+                UPGRADE: { actions: assign({ upgradePending: true }) },
                 CHILD_LOAD_ERROR: {
                   guard: ({ context, event }) => context.children.some((c) => c.id === event.id && c.generation > context.generation),
                   target: 'steady',
@@ -321,6 +344,7 @@ export const controllerMachine = setup({
               },
               on: {
                 RELOAD: { actions: assign({ reloadPending: true }) },
+                UPGRADE: { actions: assign({ upgradePending: true }) },
                 WORKER_EVICTED: {
                   guard: ({ context, event }) => event.id === context.evicting?.id && event.oldPid === context.evicting.pid,
                   target: 'steady',
@@ -331,16 +355,49 @@ export const controllerMachine = setup({
                 },
               },
             },
+            // The children keep serving (and are kept up) while the successor starts.
+            upgrading: {
+              entry: [assign({ upgradePending: false }), 'startSuccessor'],
+              on: {
+                RELOAD: { actions: assign({ reloadPending: true }) },
+                SUCCESSOR_READY: '#controller.handingOver',
+                SUCCESSOR_FAILED: { target: 'steady', actions: { type: 'reportUpgradeFailed', params: ({ event }) => ({ reason: event.reason }) } },
+                // Stopping now stops the successor too: neither should outlive the other's stop.
+                STOP: { target: '#controller.stopping', actions: 'stopSuccessor' },
+              },
+            },
           },
         },
       },
+    },
+    // The successor serves on the same sockets: drain like a graceful stop, but this is no stop of the service.
+    handingOver: {
+      entry: [
+        'reportHandingOver',
+        'cancelRespawns',
+        enqueueActions(({ context, enqueue }) => {
+          for (const c of context.children) if (live(c)) enqueue({ type: 'drainChild', params: { id: c.id } });
+          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, upgradePending: false, evicting: null });
+        }),
+        'startDeadman',
+      ],
+      always: { guard: 'noChildren', target: 'handedOver' },
+      on: {
+        CHILD_EXIT: { actions: assign({ children: ({ context, event }) => without(context.children, event.id) }) },
+        CHILD_DEADMAN: { actions: { type: 'killChild', params: ({ event }) => ({ id: event.id }) } },
+        DEADMAN: { target: 'handedOver', actions: 'killAll' },
+      },
+    },
+    handedOver: {
+      type: 'final',
+      entry: ['closeSocket', { type: 'exit', params: { code: 0, error: null } }],
     },
     stopping: {
       entry: [
         'cancelRespawns',
         enqueueActions(({ context, enqueue }) => {
           for (const c of context.children) if (live(c)) enqueue({ type: 'drainChild', params: { id: c.id } });
-          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, evicting: null });
+          enqueue.assign({ children: withState(context.children, () => true, 'draining'), reloadPending: false, upgradePending: false, evicting: null });
         }),
         'startDeadman',
       ],

@@ -16,6 +16,8 @@ export interface ChildDerived {
   port: number;
   /** Set when serving a Unix socket. */
   unixPath: string | null;
+  /** Listening sockets the child inherits, from fd 4 on (more than one only when systemd hands several). */
+  listenFds: number;
   /** Not --no-keepalive. */
   keepalive: boolean;
   /** --access-log-file resolved: a file path, "-" for stdout, "/dev/null" to discard. */

@@ -2,15 +2,16 @@
  * `spawning`: --help and --version, the subcommands (src/commands/), or the
  * server (src/runtime/boot.ts). Every error ends here, as one line.
  */
-import { helpText, parseArgs } from './config/parse-args.js';
+import { printConfig, resolveArgs } from './config/layers.js';
+import { helpText } from './config/parse-args.js';
 import { SpawningError } from './errors.js';
-import { boot, log, version } from './runtime/boot.js';
+import { boot, checkConfig, log, version } from './runtime/boot.js';
 
 async function main(argv: string[]): Promise<number> {
   // Imported on use: the server process needs neither (xstate/graph, the NATS client).
   if (argv[0] === 'machines') return (await import('./commands/machines.js')).machinesCommand(argv.slice(1), (text) => process.stdout.write(text));
   if (argv[0] === 'fleet') return (await import('./commands/fleet.js')).fleetCommand(argv.slice(1), { out: (text) => process.stdout.write(text), log });
-  const parsed = parseArgs(argv);
+  const parsed = resolveArgs(argv);
   if (parsed.settings.help) {
     process.stdout.write(helpText(version()));
     return 0;
@@ -19,6 +20,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`spawning ${version()}\n`);
     return 0;
   }
+  if (parsed.settings.printConfig) {
+    process.stdout.write(printConfig(parsed));
+    return 0;
+  }
+  if (parsed.settings.checkConfig) return checkConfig(parsed);
   return boot(argv, parsed);
 }
 

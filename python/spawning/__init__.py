@@ -1,3 +1,5 @@
 """spawning: the Python side of the spawning WSGI server (worker and factories)."""
 
-__version__ = "0.1.0"
+from spawning._version import __version__
+
+__all__ = ["__version__"]

@@ -36,10 +36,12 @@ export interface ProbeOptions {
   /** Turns a load error into the error the controller exits with. */
   describe: (error: LoadError) => SpawningError;
   timeoutMs?: number;
+  /** Also import the app through the factory (--check-config). */
+  loadApp?: boolean;
 }
 
 export function probeFactoryConfig(opts: ProbeOptions): Promise<FactoryConfig> {
-  const args = ['-m', 'spawning.config_probe', '--options-json', JSON.stringify(opts.options)];
+  const args = ['-m', 'spawning.config_probe', '--options-json', JSON.stringify(opts.options), ...(opts.loadApp ? ['--load-app'] : [])];
   return new Promise((resolve, reject) => {
     execFile(
       opts.python,

@@ -24,12 +24,14 @@ export function eventForSignal(signal: NodeJS.Signals, interruptsSoFar: number):
       return { type: 'INCREASE' };
     case 'SIGTTOU':
       return { type: 'DECREASE' };
+    case 'SIGUSR2':
+      return { type: 'UPGRADE' };
     default:
       return null;
   }
 }
 
-const HANDLED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1'];
+const HANDLED: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2'];
 
 /** Installs the handlers; returns a function that removes them. */
 export function forwardSignals(sink: SignalSink, target: NodeJS.Process = process): () => void {

@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createActor } from 'xstate';
 import { fleetRolloutMachine, untouched } from '../../machines/fleet-rollout.js';
 import { decodeReply, encodeFleet, subjects, type FleetCommand, type FleetReply, type NodeReport } from '../../protocol/fleet-messages.js';
-import { parseArgs } from '../config/parse-args.js';
+import { resolveArgs } from '../config/layers.js';
 import { SETTINGS, type Settings } from '../config/settings.js';
 import { ConfigError, FleetError } from '../errors.js';
 import { connectOnce, describeNatsError } from '../fleet/connection.js';
@@ -35,7 +35,8 @@ export function fleetHelp(): string {
 
 export async function fleetCommand(argv: readonly string[], io: FleetIo): Promise<number> {
   const [command, ...rest] = argv;
-  const { settings, args } = parseArgs(rest, 'fleet');
+  // The same --config file and SPAWNING_* variables as the server (NATS address, credentials).
+  const { settings, args } = resolveArgs(rest, process.env, 'fleet');
   if (settings.help || command === undefined || command === '--help' || command === '-h') {
     io.out(fleetHelp());
     return 0;

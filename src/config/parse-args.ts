@@ -89,6 +89,7 @@ export function helpText(version: string): string {
     `spawning ${version}: a fast, graceful HTTP server for Python WSGI apps`,
     '',
     'usage: spawning [options] module.app [middleware ...]',
+    '       spawning --config FILE [options]                 (TOML: long flag names as keys, plus app)',
     '       spawning --factory=spawning.paste_factory.config_factory development.ini',
     '       spawning fleet status|reload|drain NODE --nats URL [--fleet NAME] [options]',
     '',

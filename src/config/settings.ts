@@ -11,7 +11,7 @@ import { parseMemorySize, parseSize } from './size.js';
 /** Where a setting is sent besides the controller, which parses every one: the children, the Python workers (`--options-json`). */
 export type Destination = 'child' | 'worker';
 
-type Section = 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Info';
+type Section = 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Configuration' | 'Info';
 
 /** The values a setting can take; primitives in the constraint keep a row's literal types ('gevent' | 'eventlet') from widening. */
 type Value = string | number | boolean | null | readonly string[];
@@ -33,6 +33,10 @@ interface Row<K extends string, V, D extends Destination> {
   parse?(raw: string, previous: V): V;
   /** The processes the value is sent to as given (see `sentTo`); absent: the controller's alone. */
   to?: readonly D[];
+  /** Given several times, the values add up (--watch); in a config file, an array; in the environment, comma-separated. */
+  repeatable?: boolean;
+  /** Only on the command line: not a config file key nor a SPAWNING_* variable (--help, --config itself). */
+  cliOnly?: boolean;
 }
 
 /** A row, typed by its parser and its default: `string | null` for a text flag whose default is null. */
@@ -41,7 +45,7 @@ function row<const K extends string, V extends Value, const D extends Destinatio
 }
 
 /** An on/off flag: false unless given. */
-function onOff<const K extends string, const D extends Destination = never>(r: Omit<Row<K, boolean, D>, 'default' | 'parse' | 'meta'>): Row<K, boolean, D> {
+function onOff<const K extends string, const D extends Destination = never>(r: Omit<Row<K, boolean, D>, 'default' | 'parse' | 'meta' | 'repeatable'>): Row<K, boolean, D> {
   return { ...r, default: false };
 }
 
@@ -147,7 +151,7 @@ const TABLE = [
   row({ key: 'factory', to: ['child', 'worker'], flags: ['--factory'], meta: 'DOTTED', section: 'Application', default: 'spawning.wsgi_factory.config_factory', describe: 'Python callable that builds the app config from the arguments.', parse: text }),
   row({ key: 'python', flags: ['--python'], meta: 'PATH', section: 'Application', default: null, describe: 'Python interpreter for the workers (default: $VIRTUAL_ENV/bin/python, else ./.venv/bin/python, else python3).', parse: text }),
   row({ key: 'reload', to: ['worker'], flags: ['--reload'], meta: 'MODE', section: 'Lifecycle', default: null, describe: "'dev': reload gracefully when a watched or imported file changes.", parse: (raw) => { if (raw !== 'dev') throw new Error(`the only reload mode is 'dev', got '${raw}'`); return raw; } }),
-  row({ key: 'watch', flags: ['--watch'], meta: 'FILE', section: 'Lifecycle', default: [], describe: 'Also reload when FILE changes (repeatable).', parse: (raw: string, prev: string[]) => [...prev, text(raw)] }),
+  row({ key: 'watch', flags: ['--watch'], meta: 'FILE', section: 'Lifecycle', default: [], repeatable: true, describe: 'Also reload when FILE changes (repeatable).', parse: (raw: string, prev: string[]) => [...prev, text(raw)] }),
   row({ key: 'maxMemory', flags: ['-m', '--max-memory'], meta: 'SIZE', section: 'Lifecycle', default: null, describe: 'Replace Python workers while the total RSS exceeds SIZE (512M, 1G; a plain number is megabytes).', parse: parseMemorySize }),
   row({ key: 'maxAge', flags: ['-a', '--max-age'], meta: 'SECONDS', section: 'Lifecycle', default: null, describe: 'Replace a Python worker older than SECONDS.', parse: seconds }),
   row({ key: 'deadmanTimeout', to: ['child'], flags: ['--deadman-timeout'], meta: 'SECONDS', section: 'Lifecycle', default: 10, describe: 'How long a draining child may finish its requests before it is killed.', parse: seconds }),
@@ -221,8 +225,20 @@ const TABLE = [
   onOff({ key: 'daemonize', flags: ['-d', '--daemonize'], section: 'Process', describe: 'Run in the background; the command returns once the server is ready (or fails with its error).' }),
   row({ key: 'stdout', flags: ['--stdout'], meta: 'FILE', section: 'Process', default: null, describe: "With --daemonize: append the server's and the app's standard output to FILE (default: discarded); SIGUSR1 reopens it.", parse: text }),
   row({ key: 'stderr', flags: ['--stderr'], meta: 'FILE', section: 'Process', default: null, describe: 'With --daemonize: append standard error (log lines, tracebacks) to FILE (default: discarded); SIGUSR1 reopens it.', parse: text }),
-  onOff({ key: 'help', flags: ['-h', '--help'], section: 'Info', scope: 'both', describe: 'Show this help and exit.' }),
-  onOff({ key: 'version', flags: ['-V', '--version'], section: 'Info', describe: 'Print the version and exit.' }),
+  row({
+    key: 'config',
+    flags: ['--config'],
+    meta: 'FILE',
+    section: 'Configuration',
+    default: null,
+    cliOnly: true,
+    describe: 'Read settings from this TOML file (keys are the long flag names, plus `app`); the command line, then SPAWNING_* variables, override it. Also $SPAWNING_CONFIG.',
+    parse: text,
+  }),
+  onOff({ key: 'checkConfig', flags: ['--check-config'], section: 'Configuration', cliOnly: true, describe: 'Validate the settings and import the app through the factory, then exit: 0 good, 2 configuration, 3 the app cannot load.' }),
+  onOff({ key: 'printConfig', flags: ['--print-config'], section: 'Configuration', cliOnly: true, describe: 'Print the effective settings and where each came from (default, file, environment, command line), then exit.' }),
+  onOff({ key: 'help', flags: ['-h', '--help'], section: 'Info', scope: 'both', cliOnly: true, describe: 'Show this help and exit.' }),
+  onOff({ key: 'version', flags: ['-V', '--version'], section: 'Info', cliOnly: true, describe: 'Print the version and exit.' }),
 ] as const;
 
 type AnyRow = (typeof TABLE)[number];

@@ -9,8 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { probeFactoryConfig } from '../actors/config-probe.js';
-import { openListenSocket } from '../actors/listen-socket.js';
+import { handedListenSocket, takeHandedSockets } from '../actors/handed-sockets.js';
+import { openListenSocket, type ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
+import { monotonicUsec, startNotifier } from '../actors/sd-notify.js';
 import { assertRunnableAs, dropPrivileges, handOver, resolveIdentity } from '../actors/privileges.js';
 import { applyFactorySettings } from '../config/factory-settings.js';
 import type { ParsedArgs } from '../config/parse-args.js';
@@ -20,10 +22,12 @@ import { ConfigError } from '../errors.js';
 import type { FleetMember } from '../fleet/member.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from '../paths.js';
 import { observeController } from '../status/observer.js';
+import type { StatusService } from '../status/service.js';
 import { StatusStore } from '../status/status-store.js';
 import { describeLoadError, loadErrorExitCode, runController, workersOfFronts, type ControllerActor } from './controller.js';
 import { daemonStatus, launchDaemon } from './daemon.js';
 import { startReloader, type Reloader } from './reloader.js';
+import { startSuccessor } from './upgrade.js';
 
 /** --daemonize: in the daemon, its startup lines also go to the launcher waiting in the foreground. */
 const daemon = daemonStatus();
@@ -43,6 +47,42 @@ const STATS_INTERVAL_MS = 500;
 /** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
 const undoOnError: Array<() => Promise<void> | void> = [];
 
+/**
+ * --check-config: every check start-up makes before it binds, and the app
+ * imported through the factory as a worker imports it, then exit 0. The
+ * errors are start-up's own: exit 2 for the configuration or the interpreter,
+ * 3 for the app.
+ */
+export async function checkConfig(parsed: ParsedArgs): Promise<number> {
+  const { settings } = parsed;
+  if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
+    throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
+  }
+  validateApp(parsed);
+  validateStatusPort(parsed, listenAddress(parsed));
+  const python = resolvePython(settings.python);
+  if (settings.nats.length > 0) {
+    const { connectionOptions, defaultNodeName } = await import('../fleet/connection.js');
+    connectionOptions(settings, settings.nodeName ?? defaultNodeName());
+  }
+  const identity = settings.chuid ? resolveIdentity(settings.chuid) : null;
+  if (identity) assertRunnableAs(python, identity);
+  const factoryConfig = await probeFactoryConfig({
+    python,
+    pythonPath: [PYTHON_PACKAGE_DIR],
+    options: workerOptions({ ...settings, args: parsed.args, coverageDir: null }),
+    identity,
+    loadApp: true,
+    describe: (error) => describeLoadError(error, loadErrorExitCode(error), parsed.args[0] ?? settings.factory),
+  });
+  applyFactorySettings(parsed, factoryConfig.server);
+  const address = listenAddress(parsed);
+  validateStatusPort(parsed, address);
+  const where = address.kind === 'unix' ? `unix:${address.path}` : `${address.host}:${address.port}`;
+  log(`spawning: configuration OK: ${parsed.args.join(' ') || settings.factory} loads with ${python}; would serve ${where} with ${settings.processes} processes`);
+  return 0;
+}
+
 /** Runs the server until it stops; its exit code. A failed start-up is undone before the error goes on. */
 export async function boot(argv: string[], parsed: ParsedArgs): Promise<number> {
   try {
@@ -55,6 +95,8 @@ export async function boot(argv: string[], parsed: ParsedArgs): Promise<number> 
 
 async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   const { settings } = parsed;
+  // Read (and removed from the environment) before any process is started.
+  const handed = takeHandedSockets();
   if (!settings.daemonize && (settings.stdout !== null || settings.stderr !== null)) {
     throw new ConfigError(`${settings.stdout !== null ? '--stdout' : '--stderr'} needs --daemonize (in the foreground, redirect the output instead)`);
   }
@@ -65,6 +107,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   validateApp(parsed);
   validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
   const python = resolvePython(settings.python);
+  const notifier = startNotifier(python, [PYTHON_PACKAGE_DIR], log);
   // The NATS client, the status service and the inspector are imported only when a flag asks for them:
   // together they weigh about 25 MB in a controller that serves without them.
   const fleet =
@@ -90,8 +133,10 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   applyFactorySettings(parsed, factoryConfig.server);
   const address = listenAddress(parsed);
   validateStatusPort(parsed, address);
-  const socket = await openListenSocket(address, settings.backlog);
-  undoOnError.push(() => socket.close());
+  // Handed sockets are served as they are: their address, backlog and file belong to whoever made them.
+  const sockets: ListenSocket[] = handed ? handed.fds.map((fd) => handedListenSocket(fd, handed)) : [await openListenSocket(address, settings.backlog)];
+  const socket = sockets[0]!;
+  for (const s of sockets) undoOnError.push(() => s.close());
   const lifecycle = controllerNotices();
   const inspector = settings.inspect ? (await import('../status/inspector.js')).startInspector(settings.inspect, log) : null;
   undoOnError.push(() => inspector?.stop());
@@ -100,13 +145,10 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   let reloader: Reloader | null = null;
   const fronts = frontCount(settings.processes, settings.fronts);
   const controllerStatus = settings.statusPort === null ? null : await import('../status/controller-status.js');
-  // Bound before --chuid too, so a privileged status port works like the service's.
-  const status =
-    settings.statusPort === null || controllerStatus === null
-      ? null
-      : await (await import('../status/service.js')).startStatusService({
+  const openStatus = async (port: number): Promise<StatusService> =>
+    (await import('../status/service.js')).startStatusService({
           host: settings.statusHost,
-          port: settings.statusPort,
+          port,
           store,
           info: {
             version: version(),
@@ -115,7 +157,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
             port: socket.port,
             processes: settings.processes,
             threads: settings.threads,
-            config: controllerStatus.publicConfig(parsed),
+            config: controllerStatus?.publicConfig(parsed) ?? {},
           },
           view: () => {
             const snapshot = controller?.getSnapshot();
@@ -132,21 +174,32 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
           inspect: inspector?.inspect,
           fleet: async () => (member ? member.view() : null),
         });
+  // Bound before --chuid too, so a privileged status port works like the service's. A successor
+  // (SIGUSR2) binds it once the controller it replaces lets go, which is after the successor serves.
+  const statusPort = settings.statusPort;
+  let status: StatusService | null = statusPort === null || handed?.by === 'upgrade' ? null : await openStatus(statusPort);
+  const statusReady = (service: StatusService): void => {
+    status = service;
+    if (controller) controllerStatus?.followHealth(controller, service, store);
+  };
+  if (statusPort !== null && handed?.by === 'upgrade') void retryStatus(() => openStatus(statusPort), log).then((service) => service && statusReady(service));
   undoOnError.push(() => status?.close());
   // Written before --chuid, so it can live where only root writes (/run).
   const pidfile = settings.pidfile ? new Pidfile(path.resolve(settings.pidfile)) : null;
-  pidfile?.write(process.pid);
+  // A successor takes the pidfile once it serves: until then it names the controller that does.
+  if (handed?.by !== 'upgrade') pidfile?.write(process.pid);
   undoOnError.push(() => pidfile?.remove(process.pid));
   if (identity) {
-    handOver([socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
+    handOver([handed ? null : socket.unixPath, pidfile?.path, coverageDir].filter((p): p is string => typeof p === 'string'), identity);
     dropPrivileges(identity);
   }
   const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
+  const via = handed ? `, ${sockets.length === 1 ? 'socket' : 'sockets'} from ${handed.by === 'systemd' ? 'systemd' : 'the controller it replaces'}` : '';
+  log(`spawning: listening on ${sockets.map((s) => s.url).join(' ')} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'}${via})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
-  const pumpPid = daemon?.pumpPid;
+  const pumpPid = daemon?.pumpPid ?? null;
   if (pumpPid) {
     // The log pump owns --stdout/--stderr; USR1 reopens them along with the access logs.
     process.on('SIGUSR1', () => {
@@ -163,7 +216,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   let member: FleetMember | null = null;
   observeController(store, lifecycle);
   const code = await runController({
-    socket,
+    sockets,
     notices: lifecycle,
     inspect: inspector?.inspect,
     maxMemory: settings.maxMemory,
@@ -171,8 +224,32 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     onModules: (files) => reloader?.imported(files),
     onStart: (actor) => {
       controller = actor;
+      if (notifier) {
+        let told: 'ready' | 'stopping' | null = null;
+        actor.subscribe((snapshot) => {
+          if (told === null && snapshot.matches({ active: 'running' })) {
+            told = 'ready';
+            // A successor tells systemd it is the service's main process now (NotifyAccess=all).
+            notifier.send(...(handed?.by === 'upgrade' ? [`MAINPID=${process.pid}`] : []), 'READY=1');
+          } else if (told !== 'stopping' && snapshot.matches('stopping')) {
+            told = 'stopping';
+            notifier.send('STOPPING=1');
+          }
+        });
+        lifecycle.subscribe((notice) => {
+          if (notice.type === 'reload-started') notifier.send('RELOADING=1', `MONOTONIC_USEC=${monotonicUsec()}`);
+          else if (notice.type === 'reloaded' || notice.type === 'reload-failed') notifier.send('READY=1');
+        });
+      }
       requestReload = () => actor.send({ type: 'RELOAD' });
-      if (status && controllerStatus) controllerStatus.followHealth(actor, status, store);
+      if (status) controllerStatus?.followHealth(actor, status, store);
+      if (pidfile && handed?.by === 'upgrade') {
+        const unsubscribe = actor.subscribe((snapshot) => {
+          if (!snapshot.matches({ active: 'running' })) return;
+          unsubscribe.unsubscribe();
+          pidfile.write(process.pid);
+        });
+      }
       if (!fleet) return;
       const [, { startFleetMember }, { controllerNodeSource }] = fleet;
       const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
@@ -181,6 +258,12 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     processes: fronts,
     deadmanTimeout: settings.deadmanTimeout,
     pidfile,
+    startSuccessor: (on) =>
+      startSuccessor({ argv, sockets, names: handed?.names ?? sockets.map(() => 'spawning'), pumpPid, notifySocket: notifier?.socket ?? null }, on),
+    // The successor waits for the status port; the fleet entry is the successor's from now on.
+    onHandingOver: () => {
+      void status?.close();
+    },
     log,
     childConfig: childConfig(settings, {
       args: parsed.args,
@@ -188,6 +271,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       host: socket.unixPath ? 'localhost' : socket.host,
       port: socket.port,
       unixPath: socket.unixPath,
+      listenFds: sockets.length,
       statsInterval: STATS_INTERVAL_MS,
       pythonPath: [PYTHON_PACKAGE_DIR],
       coverageDir,
@@ -195,6 +279,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   });
   reloader?.stop();
   inspector?.stop();
+  notifier?.close();
   if (coverageDir) rmSync(coverageDir, { recursive: true, force: true });
   // Leave the fleet (delete the registry entry) rather than linger until the TTL; never wait long for NATS.
   const leaving = member as FleetMember | null;
@@ -202,3 +287,19 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   return code;
 }
 
+
+/** A successor's status service: its port is free once the controller it replaces hands over. */
+async function retryStatus(open: () => Promise<StatusService>, log: (line: string) => void): Promise<StatusService | null> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return await open();
+    } catch (err) {
+      if (Date.now() > deadline) {
+        log(`spawning: status service: ${(err as Error).message}`);
+        return null;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

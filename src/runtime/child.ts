@@ -22,7 +22,8 @@ import { WorkerSet } from '../http/worker-set.js';
 import { RequestMetrics } from '../status/request-metrics.js';
 
 const CONTROL_FD = 3;
-const LISTEN_FD = 4;
+/** The listening sockets start here (several when systemd hands several). */
+const FIRST_LISTEN_FD = 4;
 
 /** Control messages after `start`, held until the child listens for them (it may first await an import). */
 interface ControlInbox {
@@ -122,9 +123,11 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           healthyTimer = setTimeout(() => actor.send({ type: 'HEALTHY' }), HEALTHY_AFTER_MS);
         },
         listen: () => {
-          front = listenFront(LISTEN_FD, config, relay, balance, () => {
+          const onClosed = (): void => {
             if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
-          });
+          };
+          const fronts = Array.from({ length: config.listenFds }, (_, i) => listenFront(FIRST_LISTEN_FD + i, config, relay, balance, onClosed));
+          front = fronts.length === 1 ? fronts[0]! : { stopAccepting: () => fronts.forEach((f) => f.stopAccepting()), closeAll: () => fronts.forEach((f) => f.closeAll()) };
         },
         reportReady: () => {
           const pid = workers.currentPid;

@@ -36,13 +36,20 @@ export interface ControllerOptions {
   maxMemory: number | null;
   /** Seconds; replace children older than this. */
   maxAge: number | null;
-  socket: ListenSocket;
+  /** The listening sockets (one unless systemd handed several); children inherit them all. */
+  sockets: ListenSocket[];
   childConfig: ChildConfig;
   /** Children (HTTP fronts) to run; each runs its share of `childConfig.processes` Python workers. */
   processes: number;
   deadmanTimeout: number;
   pidfile: Pidfile | null;
   log: (line: string) => void;
+  /** SIGUSR2: starts a successor controller (src/runtime/upgrade.ts); absent, an upgrade fails at once. */
+  startSuccessor?: (on: { ready: (pid: number) => void; failed: (reason: string) => void }) => { stop(): void };
+  /** A successor failed to start. */
+  onUpgradeFailed?: () => void;
+  /** The successor serves: this controller drains and exits. */
+  onHandingOver?: () => void;
 }
 
 /** The one line a startup load error ends the controller with; `app` is the first positional as given. */
@@ -77,7 +84,7 @@ export function workersOfFronts(fronts: number, workers: number, initialFronts: 
 
 /** Runs until the controller stops; resolves with the exit code. */
 export function runController(opts: ControllerOptions): Promise<number> {
-  const { socket, childConfig, log } = opts;
+  const { sockets, childConfig, log } = opts;
   const { notices } = opts;
   const children = new Map<number, ChildHandle>();
   /** Each child's RSS with its workers, by child id. */
@@ -89,6 +96,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
   const respawnTimers = new Set<NodeJS.Timeout>();
   const balance = new ConnectionShares();
   let processes = opts.processes;
+  let successor: { stop(): void } | null = null;
 
   return new Promise((resolve) => {
     const actor = createActor(
@@ -96,7 +104,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
         actions: {
           spawnChild: (_, { id, slot, generation }) => {
             const workers = workersOfSlot(slot, childConfig.processes, opts.processes);
-            const child = new ChildHandle(id, slot, generation, socket.fd, { ...childConfig, workers });
+            const child = new ChildHandle(id, slot, generation, sockets.map((s) => s.fd), { ...childConfig, workers });
             children.set(id, child);
             notices.publish({ type: 'child-started', id, slot, generation, pid: child.pid });
             let healthy: NodeJS.Timeout | undefined;
@@ -197,11 +205,33 @@ export function runController(opts: ControllerOptions): Promise<number> {
             log(ok ? `spawning: replaced worker ${oldPid} of child #${id} by ${newPid} (${why})` : `spawning: the replacement for worker ${oldPid} of child #${id} exited before it was ready (${why}); keeping the old one`);
             notices.publish({ type: 'replaced', child: id, oldPid, newPid, reason, ok });
           },
+          startSuccessor: () => {
+            log(`spawning: upgrading: starting a new controller from ${process.argv[1]}`);
+            const start = opts.startSuccessor;
+            if (!start) {
+              actor.send({ type: 'SUCCESSOR_FAILED', reason: 'cannot be started by this controller' });
+              return;
+            }
+            successor = start({
+              ready: (pid) => {
+                log(`spawning: upgraded: controller ${pid} is serving; this one (pid ${process.pid}) drains and exits`);
+                actor.send({ type: 'SUCCESSOR_READY' });
+              },
+              failed: (reason) => actor.send({ type: 'SUCCESSOR_FAILED', reason }),
+            });
+          },
+          stopSuccessor: () => successor?.stop(),
+          reportHandingOver: () => opts.onHandingOver?.(),
+          reportUpgradeFailed: (_, { reason }) => {
+            successor = null;
+            log(`spawning: upgrade failed: the new controller ${reason}; this one keeps serving`);
+            opts.onUpgradeFailed?.();
+          },
           startDeadman: () => {
             setTimeout(() => actor.send({ type: 'DEADMAN' }), (opts.deadmanTimeout + 1) * 1000).unref();
           },
           closeSocket: () => {
-            void socket.close();
+            for (const s of sockets) void s.close();
           },
           exit: (_, { code, error }) => {
             for (const t of respawnTimers) clearTimeout(t);

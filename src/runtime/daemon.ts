@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import type { Identity } from '../actors/privileges.js';
 import { ConfigError } from '../errors.js';
 
-const STATUS_FD_ENV = 'SPAWNING_DAEMON_STATUS_FD';
-const PUMP_PID_ENV = 'SPAWNING_LOG_PUMP_PID';
+export const STATUS_FD_ENV = 'SPAWNING_DAEMON_STATUS_FD';
+export const PUMP_PID_ENV = 'SPAWNING_LOG_PUMP_PID';
 const LOG_PUMP_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'log-pump.js');
 const READY = /^spawning: ready \(/;
 

@@ -9,7 +9,7 @@ import { SETTINGS, type Settings } from '../config/settings.js';
 import type { StatusService } from './service.js';
 import { HISTORY_STEP_MS, type StatusStore } from './status-store.js';
 
-const SECRET_SETTINGS = new Set<keyof Settings>(['natsToken', 'natsPassword']);
+export const SECRET_SETTINGS = new Set<keyof Settings>(['natsToken', 'natsPassword']);
 
 /** The settings as status.json shows them: snake_case, server settings only, secrets redacted. */
 export function publicConfig(parsed: ParsedArgs): Record<string, unknown> {
@@ -25,7 +25,7 @@ export function publicConfig(parsed: ParsedArgs): Record<string, unknown> {
 /** /healthz follows the controller: ready counts while it runs, 503 from the moment it stops. */
 export function followHealth(actor: ControllerActor, status: StatusService, store: StatusStore): void {
   let last = '';
-  actor.subscribe((snapshot) => {
+  const follow = (snapshot: ReturnType<ControllerActor['getSnapshot']>): void => {
     if (snapshot.matches('stopping') || snapshot.status === 'done') {
       if (last !== 'stopping') store.record('stopping', 'stopping: finishing in-flight requests');
       last = 'stopping';
@@ -37,7 +37,10 @@ export function followHealth(actor: ControllerActor, status: StatusService, stor
     if (key === last) return;
     last = key;
     status.children(ready, snapshot.context.processes);
-  });
+  };
+  actor.subscribe(follow);
+  // A service that starts after the controller (an upgrade's successor) learns the state now.
+  if (actor.getSnapshot().status === 'active') follow(actor.getSnapshot());
   const sampler = setInterval(() => store.sample(process.memoryUsage.rss(), actor.getSnapshot().context.children), HISTORY_STEP_MS);
   sampler.unref();
 }

@@ -34,6 +34,7 @@ const FACTS: ChildFacts = {
   host: '127.0.0.1',
   port: 41234,
   unixPath: null,
+  listenFds: 1,
   statsInterval: 500,
   pythonPath: ['/opt/spawning/python'],
   coverageDir: null,

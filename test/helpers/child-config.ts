@@ -15,6 +15,7 @@ export function testChildConfig(settings: Partial<Settings> = {}, overrides: Par
         host: '127.0.0.1',
         port: 0,
         unixPath: null,
+        listenFds: 1,
         statsInterval: 100,
         pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
         coverageDir: null,

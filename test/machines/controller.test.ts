@@ -14,6 +14,7 @@ const LOAD_ERROR = { kind: 'module-not-found', message: "No module named 'x'", w
 
 function eventsFor(s: Snapshot): ControllerEvent[] {
   const events: ControllerEvent[] = [{ type: 'START' }, { type: 'STOP' }, { type: 'STOP_NOW' }, { type: 'DEADMAN' }];
+  events.push({ type: 'UPGRADE' }, { type: 'SUCCESSOR_READY' }, { type: 'SUCCESSOR_FAILED', reason: 'exit 3' });
   // Events that add children are offered only while few are alive, so the model stays finite.
   const roomy = s.context.children.length < 3;
   if (roomy) events.push({ type: 'RELOAD' });
@@ -38,7 +39,7 @@ function serialize(s: Snapshot): string {
   const slots = [...s.context.children]
     .map((c) => `${c.slot}:${c.state}:${Math.max(-1, c.generation - gen)}:${c.id === s.context.evicting?.id ? 'evicting' : ''}`)
     .sort();
-  return JSON.stringify([s.value, s.context.processes, slots, s.context.attempts.map((a) => Math.min(a, 1)), s.context.everReady, s.context.reloadPending, s.status]);
+  return JSON.stringify([s.value, s.context.processes, slots, s.context.attempts.map((a) => Math.min(a, 1)), s.context.everReady, s.context.reloadPending, s.context.upgradePending, s.status]);
 }
 
 interface Effects {
@@ -85,6 +86,8 @@ function replay(
         closeSocket: () => fx.log.push('closeSocket'),
         evictWorker: () => fx.evictions.asked++,
         reportEvicted: () => fx.evictions.reported++,
+        startSuccessor: () => fx.log.push('startSuccessor'),
+        stopSuccessor: () => fx.log.push('stopSuccessor'),
         exit: (_, { code }) => {
           assert.equal(fx.exitCode, null, 'exit runs once');
           fx.exitCode = code;
@@ -117,7 +120,7 @@ describe('controller machine (model-based)', () => {
   it('reaches every kind of state', () => {
     const reached = new Set(paths.map((p) => JSON.stringify(p.state.value)));
     const running = (sub: string): string => JSON.stringify({ active: { running: sub } });
-    for (const v of ['"idle"', '{"active":"starting"}', running('steady'), running('reloading'), running('evicting'), '"stopping"', '"stopped"', '"killed"', '"failed"']) {
+    for (const v of ['"idle"', '{"active":"starting"}', running('steady'), running('reloading'), running('evicting'), running('upgrading'), '"handingOver"', '"handedOver"', '"stopping"', '"stopped"', '"killed"', '"failed"']) {
       assert.ok(reached.has(v), `no path reaches ${v}`);
     }
     assert.ok(paths.length > 50, `only ${paths.length} paths`);
@@ -245,6 +248,76 @@ describe('controller machine (model-based)', () => {
       );
     }
     assert.ok(sawPending, 'no path queues a reload');
+  });
+
+  it('hands over only once the successor serves, and keeps serving when it fails', () => {
+    let sawHandover = false;
+    let sawFailure = false;
+    for (const p of paths) {
+      replay(
+        p.steps.map((s) => s.event),
+        (s, fx, e, before) => {
+          if (s.matches('handingOver') && !before.matches('handingOver')) {
+            sawHandover = true;
+            assert.equal(e.type, 'SUCCESSOR_READY');
+            assert.ok(before.matches({ active: { running: 'upgrading' } }));
+          }
+          if (e.type === 'SUCCESSOR_FAILED' && before.matches({ active: { running: 'upgrading' } })) {
+            sawFailure = true;
+            assert.ok(s.matches({ active: 'running' }), `a failed upgrade left ${JSON.stringify(s.value)}`);
+            assert.deepEqual(fx.drained, [], 'a failed upgrade drains nothing');
+          }
+          if (e.type === 'UPGRADE' && before.matches({ active: { running: 'steady' } })) assert.ok(fx.log.at(-1) === 'startSuccessor');
+          if (e.type === 'STOP' && before.matches({ active: { running: 'upgrading' } })) assert.ok(fx.log.includes('stopSuccessor'));
+          if (s.value === 'handedOver') assert.equal(fx.exitCode, 0);
+        },
+      );
+    }
+    assert.ok(sawHandover, 'no path hands over');
+    // Shortest paths end where a failed upgrade leads (steady) by a shorter way: walk it explicitly.
+    const failing: ControllerEvent[] = [
+      { type: 'START' }, { type: 'CHILD_READY', id: 1 }, { type: 'UPGRADE' }, { type: 'RELOAD' }, { type: 'SUCCESSOR_FAILED', reason: 'exit 3' },
+    ];
+    replay(failing, (s, fx, e, before) => {
+      if (e.type !== 'SUCCESSOR_FAILED') return;
+      sawFailure = true;
+      assert.ok(before.matches({ active: { running: 'upgrading' } }));
+      assert.deepEqual(fx.drained, [], 'a failed upgrade drains nothing');
+      assert.ok(s.matches({ active: { running: 'reloading' } }), 'the reload asked for meanwhile runs next');
+      assert.deepEqual(s.context.children.filter((c) => c.state === 'ready').map((c) => c.id), [1]);
+    });
+    assert.ok(sawFailure);
+  });
+
+  it('never loses an upgrade asked for during another operation', () => {
+    let sawPending = false;
+    for (const p of paths) {
+      replay(
+        p.steps.map((s) => s.event),
+        (s) => {
+          if (s.context.upgradePending) sawPending = true;
+          assert.ok(!(s.matches({ active: { running: 'steady' } }) && s.context.upgradePending), 'a pending upgrade was dropped');
+        },
+      );
+    }
+    assert.ok(sawPending, 'no path queues an upgrade');
+  });
+
+  it('an upgrade drains every child only after SUCCESSOR_READY', () => {
+    const events: ControllerEvent[] = [
+      { type: 'START' }, { type: 'CHILD_READY', id: 1 }, { type: 'CHILD_READY', id: 2 },
+      { type: 'UPGRADE' }, { type: 'CHILD_EXIT', id: 2 }, { type: 'RESPAWN_DUE', slot: 1 }, { type: 'CHILD_READY', id: 3 },
+      { type: 'SUCCESSOR_READY' }, { type: 'CHILD_EXIT', id: 1 }, { type: 'CHILD_EXIT', id: 3 },
+    ];
+    const drained: number[][] = [];
+    let last: Snapshot | undefined;
+    replay(events, (s, fx) => {
+      drained.push([...fx.drained]);
+      last = s;
+    }, 2);
+    assert.deepEqual(drained.slice(0, 7).flat(), [], 'the children keep serving (and a crashed one is replaced) while the successor starts');
+    assert.deepEqual(drained[7]!.sort(), [1, 3]);
+    assert.equal(last!.value, 'handedOver');
   });
 
   it('a failed reload keeps the old generation serving', () => {
