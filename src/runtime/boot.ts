@@ -17,6 +17,7 @@ import type { ParsedArgs } from '../config/parse-args.js';
 import { childConfig, workerOptions } from '../config/process-config.js';
 import { frontCount, listenAddress, resolvePython, validateApp, validateStatusPort } from '../config/validate.js';
 import { ConfigError } from '../errors.js';
+import { loadTlsMaterial, tlsFiles } from '../http/tls.js';
 import { connectionOptions, defaultNodeName } from '../fleet/connection.js';
 import { startFleetMember, type FleetMember } from '../fleet/member.js';
 import { controllerNodeSource } from '../fleet/node-source.js';
@@ -68,6 +69,9 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     return launchDaemon(argv, files, settings.chuid ? resolveIdentity(settings.chuid) : null);
   }
   validateApp(parsed);
+  // Checked before anything is bound: a missing file or a key that is not the certificate's is one line, exit 2.
+  const tlsFilesGiven = tlsFiles(settings);
+  const tlsMaterial = tlsFilesGiven === null ? null : loadTlsMaterial(tlsFilesGiven, settings);
   validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
   const python = resolvePython(settings.python);
   const nodeName = settings.nodeName ?? defaultNodeName();
@@ -138,7 +142,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   }
   const fronts = frontCount(settings.processes, settings.fronts);
   const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
-  log(`spawning: listening on ${socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
+  log(`spawning: listening on ${tlsMaterial ? socket.url.replace(/^http:/, 'https:') : socket.url} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
@@ -186,7 +190,21 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       statsInterval: STATS_INTERVAL_MS,
       pythonPath: [PYTHON_PACKAGE_DIR],
       coverageDir,
+      tls: tlsMaterial,
     }),
+    reloadTls:
+      tlsFilesGiven === null
+        ? undefined
+        : () => {
+            try {
+              const material = loadTlsMaterial(tlsFilesGiven, settings);
+              log(`spawning: TLS certificate read again (serial ${material.serial}); new connections get it`);
+              return material;
+            } catch (err) {
+              log(`spawning: TLS certificate not reloaded, the current one keeps serving: ${(err as Error).message}`);
+              return null;
+            }
+          },
   });
   reloader?.stop();
   inspector?.stop();
