@@ -119,6 +119,8 @@ export class H2Response implements FrontResponse {
   readonly #head: boolean;
   /** HEAD, 204, 205, 304: node ends the stream with the headers, and body writes are dropped. */
   #noBody = false;
+  /** end() was called. The stream's own writableFinished is true after a reset as well. */
+  #ended = false;
 
   constructor(stream: http2.ServerHttp2Stream, peer: H2Connection, head: boolean) {
     this.#stream = stream;
@@ -131,11 +133,17 @@ export class H2Response implements FrontResponse {
   }
 
   get writableFinished(): boolean {
-    return this.#stream.writableFinished;
+    return this.#ended && this.#stream.writableFinished;
   }
 
   writeHead(statusCode: number, _reason: string, headers: string[]): this {
     if (this.headersSent) throw new Error('the response head was sent already');
+    if (this.#stream.destroyed) {
+      // The client reset the stream: nothing to send, and nothing wrong with the app's answer.
+      this.statusCode = statusCode;
+      this.headersSent = true;
+      return this;
+    }
     // HTTP/2 has no reason phrase; 1xx heads go through writeContinue.
     if (statusCode < 200 || statusCode > 999) throw new RangeError(`invalid status code ${statusCode} for an HTTP/2 response`);
     const out: OutgoingHttpHeaders = { ':status': statusCode };
@@ -167,6 +175,7 @@ export class H2Response implements FrontResponse {
 
   end(chunk?: Uint8Array): this {
     const stream = this.#stream;
+    this.#ended = true;
     if (stream.destroyed || stream.writableEnded) return this;
     if (this.#noBody || chunk === undefined || chunk.length === 0) stream.end();
     else stream.end(chunk);

@@ -21,7 +21,7 @@ import type { FrontHandlers } from '../front.js';
 import type { FrontOptions } from '../http-front.js';
 import { H2Request, H2Response, type H2Connection } from './h2-exchange.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_PROTOCOL_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
 /** Streams a client may reset before their answer in one go, and then per second. */
 export const RESET_BURST = 200;
@@ -48,12 +48,14 @@ class Session implements H2Connection {
   readonly remotePort: number | undefined;
   readonly tlsEnviron: Readonly<Record<string, string>> | undefined;
   readonly session: http2.ServerHttp2Session;
+  readonly socket: net.Socket;
   #tokens = RESET_BURST;
   #refilledAt = Date.now();
   #retired = false;
 
   constructor(session: http2.ServerHttp2Session, socket: net.Socket, tlsEnviron: Record<string, string> | undefined) {
     this.session = session;
+    this.socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
     this.tlsEnviron = tlsEnviron;
@@ -103,18 +105,14 @@ export class H2Sessions {
         enablePush: false,
       },
     });
-    this.#server.on('session', (session: http2.ServerHttp2Session) => this.#open(session));
-    this.#server.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-      const peer = (stream.session as SessionWithPeer)[PEER];
-      if (peer === undefined) {
-        stream.close(NGHTTP2_PROTOCOL_ERROR);
-        return;
-      }
-      this.#stream(stream, flags, rawHeaders, peer, handlers);
-    });
+    this.#server.on('session', (session: http2.ServerHttp2Session) => this.#open(session, handlers));
   }
 
-  /** Runs HTTP/2 on `socket`; bytes already read from it must have been unshifted. */
+  /**
+   * Runs HTTP/2 on `socket`; bytes already read from it must have been
+   * unshifted, and it must stay paused: the session takes over the socket's
+   * handle and reads the buffered bytes itself.
+   */
   adopt(socket: net.Socket, tlsEnviron?: Record<string, string>): void {
     this.#adopting = { socket, tlsEnviron };
     try {
@@ -122,7 +120,6 @@ export class H2Sessions {
     } finally {
       this.#adopting = null;
     }
-    socket.resume();
   }
 
   /** Every connection gets a graceful GOAWAY; connections that arrive later too. */
@@ -135,14 +132,17 @@ export class H2Sessions {
     for (const s of this.#sessions) s.session.destroy();
   }
 
-  #open(session: http2.ServerHttp2Session): void {
+  #open(session: http2.ServerHttp2Session, handlers: FrontHandlers): void {
     const adopting = this.#adopting;
     if (adopting === null) {
       session.destroy();
       return;
     }
     const peer = new Session(session, adopting.socket, adopting.tlsEnviron);
-    (session as SessionWithPeer)[PEER] = peer;
+    // On the session, not the server: the server's 'stream' comes a tick later, when a reset stream has lost its session.
+    session.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
+      this.#stream(stream, flags, rawHeaders, peer, handlers),
+    );
     this.#sessions.add(peer);
     this.#opts.opened(peer);
     session.on('error', noop);
@@ -156,17 +156,29 @@ export class H2Sessions {
     if (this.#draining) peer.retire();
   }
 
+  /** A stream the client reset before its answer: past the budget, the connection ends. */
+  #reset(peer: Session): void {
+    if (peer.spendReset(Date.now()) || peer.session.destroyed) return;
+    process.stderr.write(`spawning: HTTP/2 client ${peer.remoteAddress ?? ''} reset more than ${RESET_BURST} streams (then ${RESET_RATE}/s) before their answers: GOAWAY ENHANCE_YOUR_CALM\n`);
+    // goaway() first: destroy()'s own code does not reach the wire before the socket closes.
+    peer.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+    peer.session.destroy();
+    // The session closes its socket once its last write is done, which a client that keeps
+    // sending can put off for good: the socket goes regardless, a moment later.
+    setTimeout(() => peer.socket.destroy(), 250).unref();
+  }
+
   #stream(stream: http2.ServerHttp2Stream, flags: number, rawHeaders: string[], peer: Session, handlers: FrontHandlers): void {
     stream.on('error', noop);
+    // Reset in the same read as its HEADERS (the rapid-reset pattern): it never reaches the worker, but it counts.
+    if (stream.destroyed || stream.closed) {
+      this.#reset(peer);
+      return;
+    }
     const req = new H2Request(stream, rawHeaders, peer, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
     const res = new H2Response(stream, peer, req.method === 'HEAD');
     stream.once('close', () => {
-      if (stream.writableFinished || stream.rstCode === NGHTTP2_NO_ERROR) return;
-      if (!peer.spendReset(Date.now()) && !peer.session.destroyed) {
-        process.stderr.write(`spawning: HTTP/2 client ${peer.remoteAddress ?? ''} reset more than ${RESET_BURST} streams (then ${RESET_RATE}/s) before their answers: GOAWAY ENHANCE_YOUR_CALM\n`);
-        peer.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-        peer.session.destroy();
-      }
+      if (!res.writableFinished && stream.rstCode !== NGHTTP2_NO_ERROR) this.#reset(peer);
     });
     if (req.method === 'CONNECT' || req.url === '') {
       res.shouldKeepAlive = true;
@@ -179,8 +191,5 @@ export class H2Sessions {
     else handlers.request(req, res);
   }
 }
-
-const PEER = Symbol('spawning.h2peer');
-type SessionWithPeer = http2.ServerHttp2Session & { [PEER]?: Session };
 
 function noop(): void {}
