@@ -79,7 +79,7 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
   // allowHalfOpen: a client that ends its side after sending still gets its answers.
   const server = net.createServer(
     { allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive },
-    h2c === undefined ? (socket) => void engine.adopt(socket) : (socket) => sniffPreface(socket, engine, h2c),
+    h2c === undefined ? (socket) => void engine.adopt(socket) : (socket) => sniffPreface(socket, engine, h2c, opts.headersTimeoutMs || 30_000),
   );
   server.once('close', () => engine.stop());
   const front: Front = {
@@ -103,9 +103,12 @@ function isH2Preface(chunk: Buffer): boolean {
 }
 
 /** Reads the first bytes of a cleartext connection, puts them back, and hands the socket to HTTP/2 or HTTP/1.1. */
-function sniffPreface(socket: net.Socket, engine: H1Engine, h2c: H2Sessions): void {
+function sniffPreface(socket: net.Socket, engine: H1Engine, h2c: H2Sessions, timeoutMs: number): void {
   socket.on('error', noop);
+  // Not yet in the engine's sweep: a client that connects and says nothing is cut at the headers timeout here.
+  socket.setTimeout(timeoutMs, () => socket.destroy());
   socket.once('data', (chunk: Buffer) => {
+    socket.setTimeout(0);
     socket.removeListener('error', noop);
     socket.pause();
     socket.unshift(chunk);

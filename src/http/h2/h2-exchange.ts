@@ -156,9 +156,11 @@ export class H2Response implements FrontResponse {
       else if (Array.isArray(prev)) prev.push(value);
       else out[name] = [String(prev), value];
     }
-    this.#noBody = this.#head || statusCode === 204 || statusCode === 205 || statusCode === 304;
+    const noBody = this.#head || statusCode === 204 || statusCode === 205 || statusCode === 304;
     // Throws on a field name or value HTTP/2 cannot carry, before anything is sent.
     this.#stream.respond(out);
+    // Node ends such a stream with its HEADERS: the response is whole now, whatever the app still sends.
+    this.#noBody = this.#ended = noBody;
     this.statusCode = statusCode;
     this.headersSent = true;
     if (!this.shouldKeepAlive) this.#peer.retire();
