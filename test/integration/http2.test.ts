@@ -168,6 +168,11 @@ print(json.dumps(out))
       assert.equal(big.status, 200);
       assert.equal(big.body.length, 3_000_000);
       assert.equal(big.headers['transfer-encoding'], undefined);
+      const head = await h2request(session, { ':method': 'HEAD', ':path': '/big?n=1000' });
+      assert.equal(head.status, 200);
+      assert.equal(head.body.length, 0);
+      const after = await h2request(session, { ':path': '/' });
+      assert.equal(after.body.toString(), 'hello world\n');
     } finally {
       session.close();
     }
