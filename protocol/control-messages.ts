@@ -1,5 +1,6 @@
 /** Messages of the control channel (controller ↔ child). See PROTOCOL.md. */
 import type { SettingsTo } from '../src/config/settings.js';
+import type { TlsMaterial } from '../src/http/tls.js';
 import type { LoadError, ModuleFile, WorkerInfo } from './worker-messages.js';
 
 /**
@@ -32,6 +33,8 @@ export interface ChildDerived {
   scriptName: string;
   /** Python workers this child runs: its share of --processes (the controller sets it per slot). */
   workers: number;
+  /** --certfile/--keyfile/--ca-certs as read by the controller (null: cleartext); `tls` messages replace it. */
+  tls: TlsMaterial | null;
 }
 
 /**
@@ -45,6 +48,8 @@ export type ToChild =
   | { t: 'start'; config: ChildConfig; generation: number; slot: number }
   | { t: 'drain' }
   | { t: 'reopen-logs' }
+  /** A reload read the TLS files again: new connections get this certificate. */
+  | { t: 'tls'; material: TlsMaterial }
   /** Reply to `stats`: how many of the connections it reported the child should keep. */
   | { t: 'balance'; share: number }
   /** --max-memory/--max-age: replace worker `pid` (start another, then retire this one); `worker-evicted` answers. */

@@ -4,11 +4,13 @@
  * --http-socket), waitress and Granian, plus a bare Node http server as the
  * ceiling, all serving the same app at the same process count (examples/bench.py's
  * bytes, or the real apps examples/bench_flask.py and bench_django.py), loaded
- * by the same wrk. Runs alternate between servers so the machine's
- * drift hits them all alike; the table shows medians. Not a test.
+ * by the same wrk (HTTP/2 scenarios: h2load, many streams on few connections,
+ * against Granian's HTTP/2, over TLS with a certificate made for the run and
+ * over cleartext with prior knowledge). Runs alternate between servers so the
+ * machine's drift hits them all alike; the table shows medians. Not a test.
  *
  *   node dist/scripts/bench.js [--processes 1,2] [--duration 5] [--repeats 3]
- *        [--scenarios hello,10k,echo,flask,django,longpoll,longpoll-2000,longpoll-2s,idle,close] [--servers spawning,gunicorn,…]
+ *        [--scenarios hello,10k,echo,flask,django,longpoll,longpoll-2000,longpoll-2s,idle,close,https,h2-tls,h2c] [--servers spawning,gunicorn,…]
  *        [--write BENCHMARKS.md]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -24,7 +26,12 @@ const BENCH_VENV = path.join(ROOT, '.venv-bench', 'bin');
 const PYTHON = path.join(ROOT, '.venv', 'bin', 'python');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type Mode = 'sync' | 'green' | 'idle';
+type Mode = 'sync' | 'green' | 'idle' | 'tls' | 'h2-tls' | 'h2c';
+
+/** Modes whose servers speak TLS (with the certificate made for the run). */
+const TLS_MODES: readonly Mode[] = ['tls', 'h2-tls'];
+/** Modes loaded by h2load instead of wrk. */
+const H2_MODES: readonly Mode[] = ['h2-tls', 'h2c'];
 
 interface Scenario {
   key: string;
@@ -37,6 +44,8 @@ interface Scenario {
   /** wrk's -s script (Lua), or extra headers. */
   lua?: string;
   headers?: string[];
+  /** h2load: streams in flight per connection. */
+  streams?: number;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -58,7 +67,13 @@ const SCENARIOS: Scenario[] = [
   { key: 'longpoll-2s', title: 'long-poll: each request waits 2 s, 2,000 connections', path: '/sleep?ms=2000', connections: 2000, mode: 'green', app: 'bench' },
   { key: 'idle', title: '10,000 idle keep-alive connections: total RSS', path: '/', connections: 10_000, mode: 'idle', app: 'bench' },
   { key: 'close', title: 'no keep-alive (a new connection per request), 50 connections', path: '/', connections: 50, mode: 'sync', app: 'bench', headers: ['Connection: close'] },
+  { key: 'https', title: 'HTTPS (HTTP/1.1 over TLS 1.3), hello world, keep-alive, 50 connections', path: '/', connections: 50, mode: 'tls', app: 'bench' },
+  { key: 'h2-tls', title: 'HTTP/2 over TLS (ALPN h2), hello world, 4 connections × 32 streams', path: '/', connections: 4, streams: 32, mode: 'h2-tls', app: 'bench' },
+  { key: 'h2c', title: 'HTTP/2 cleartext (prior knowledge), hello world, 4 connections × 32 streams', path: '/', connections: 4, streams: 32, mode: 'h2c', app: 'bench' },
 ];
+
+/** The certificate the TLS scenarios serve, made by main() for the run (key in PKCS#8, which Granian requires). */
+const TLS = { cert: '', key: '' };
 
 interface Launch {
   cmd: string;
@@ -85,6 +100,7 @@ const SERVERS: Server[] = [
         path.join(ROOT, 'bin', 'spawning.js'),
         ...['--host', '127.0.0.1', '--port', String(port), '--processes', String(processes), '-l', '/dev/null', '--python', PYTHON],
         ...(mode === 'green' ? ['--threads', '0', '--max-green', '2000'] : ['--threads', '4']),
+        ...(TLS_MODES.includes(mode) ? ['--certfile', TLS.cert, '--keyfile', TLS.key] : mode === 'h2c' ? ['--h2c'] : []),
         ...['--keepalive-timeout', KEEPALIVE_S, '--backlog', '4096', `${app}.app`],
       ],
       cwd: EXAMPLES,
@@ -92,12 +108,13 @@ const SERVERS: Server[] = [
   },
   {
     key: 'gunicorn',
-    label: (mode) => (mode === 'sync' ? 'gunicorn sync' : 'gunicorn gevent'),
-    launch: (port, processes, mode, app) => ({
+    label: (mode) => (mode === 'green' ? 'gunicorn gevent' : 'gunicorn sync'),
+    launch: (port, processes, mode, app) => H2_MODES.includes(mode) ? { skip: "gunicorn's HTTP/2 is a beta for its asyncio workers; not compared" } : ({
       cmd: path.join(BENCH_VENV, 'gunicorn'),
       args: [
         ...['--bind', `127.0.0.1:${port}`, '--workers', String(processes), '--log-level', 'warning', '--backlog', '4096'],
-        ...(mode === 'sync' ? ['--worker-class', 'sync'] : ['--worker-class', 'gevent', '--worker-connections', '20000', '--keep-alive', KEEPALIVE_S]),
+        ...(mode === 'green' ? ['--worker-class', 'gevent', '--worker-connections', '20000', '--keep-alive', KEEPALIVE_S] : ['--worker-class', 'sync']),
+        ...(mode === 'tls' ? ['--certfile', TLS.cert, '--keyfile', TLS.key] : []),
         `${app}:app`,
       ],
       cwd: EXAMPLES,
@@ -109,6 +126,8 @@ const SERVERS: Server[] = [
     launch: (port, processes, mode, app) =>
       mode === 'green'
         ? { skip: 'pyuwsgi ships no gevent plugin' }
+        : mode !== 'sync'
+          ? { skip: 'not compared over TLS or HTTP/2' }
         : {
             cmd: path.join(BENCH_VENV, 'uwsgi'),
             args: [
@@ -124,8 +143,8 @@ const SERVERS: Server[] = [
     launch: (port, processes, mode, app) =>
       processes > 1
         ? { skip: 'waitress runs one process' }
-        : mode === 'green'
-          ? { skip: 'waitress has no green mode' }
+        : mode !== 'sync'
+          ? { skip: mode === 'green' ? 'waitress has no green mode' : 'waitress has no TLS or HTTP/2' }
           : {
               cmd: path.join(BENCH_VENV, 'waitress-serve'),
               args: ['--listen', `127.0.0.1:${port}`, '--threads', '4', '--connection-limit', '20000', '--backlog', '4096', `${app}:app`],
@@ -134,12 +153,14 @@ const SERVERS: Server[] = [
   },
   {
     key: 'granian',
-    label: (mode) => (mode === 'green' ? 'Granian wsgi, 256 blocking threads' : 'Granian wsgi'),
+    label: (mode) => (mode === 'green' ? 'Granian wsgi, 256 blocking threads' : H2_MODES.includes(mode) ? 'Granian wsgi --http 2' : 'Granian wsgi'),
     launch: (port, processes, mode, app) => ({
       cmd: path.join(BENCH_VENV, 'granian'),
       args: [
         ...['--interface', 'wsgi', '--host', '127.0.0.1', '--port', String(port), '--workers', String(processes), '--no-log', '--backlog', '4096'],
         ...(mode === 'green' ? ['--blocking-threads', '256'] : []),
+        ...(H2_MODES.includes(mode) ? ['--http', '2'] : []),
+        ...(TLS_MODES.includes(mode) ? ['--ssl-certificate', TLS.cert, '--ssl-keyfile', TLS.key] : []),
         `${app}:app`,
       ],
       cwd: EXAMPLES,
@@ -148,8 +169,12 @@ const SERVERS: Server[] = [
   {
     key: 'node',
     label: () => 'bare Node http (ceiling)',
-    launch: (port, processes, _mode, app) =>
-      app === 'bench' ? { cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes), KEEPALIVE_S], cwd: ROOT } : { skip: 'serves canned bytes, not a Python app' },
+    launch: (port, processes, mode, app) =>
+      app !== 'bench'
+        ? { skip: 'serves canned bytes, not a Python app' }
+        : mode === 'sync' || mode === 'green' || mode === 'idle'
+          ? { cmd: process.execPath, args: [path.join(ROOT, 'dist', 'scripts', 'bench-ceiling.js'), String(port), String(processes), KEEPALIVE_S], cwd: ROOT }
+          : { skip: 'the ceiling is cleartext HTTP/1.1' },
   },
 ];
 
@@ -174,7 +199,16 @@ function freePort(): Promise<number> {
   });
 }
 
-async function answers(port: number, urlPath: string): Promise<boolean> {
+async function answers(port: number, urlPath: string, mode: Mode = 'sync'): Promise<boolean> {
+  if (TLS_MODES.includes(mode) || mode === 'h2c') {
+    // fetch takes neither a certificate made for the run nor HTTP/2: curl does.
+    const how = mode === 'h2c' ? ['--http2-prior-knowledge', `http://127.0.0.1:${port}${urlPath}`] : ['-k', `https://127.0.0.1:${port}${urlPath}`];
+    try {
+      return execFileSync('curl', ['-s', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', ...how], { encoding: 'utf8' }) === '200';
+    } catch {
+      return false;
+    }
+  }
   try {
     const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(2000) });
     await res.arrayBuffer();
@@ -199,7 +233,7 @@ async function start(server: Server, processes: number, mode: Mode, app: Scenari
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) return { skip: `exited at start: ${tail()}` };
-    if (await answers(port, probe)) return { server, label: server.label(mode), port, proc, launch };
+    if (await answers(port, probe, mode)) return { server, label: server.label(mode), port, proc, launch };
     await sleep(200);
   }
   stop(proc);
@@ -331,11 +365,11 @@ const toMs = (text: string): number => {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n;
 };
 
-function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null, serverPid?: number): Sample {
+function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null, serverPid?: number, tls = false): Sample {
   const args = ['-t2', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', '--timeout', '10s'];
   if (luaFile) args.push('-s', luaFile);
   for (const h of scenario.headers ?? []) args.push('-H', h);
-  args.push(`http://127.0.0.1:${port}${scenario.path}`);
+  args.push(`${tls ? 'https' : 'http'}://127.0.0.1:${port}${scenario.path}`);
   const cpuBefore = serverPid === undefined ? NaN : treeCpuSeconds(serverPid);
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
   const cpu = serverPid === undefined ? NaN : treeCpuSeconds(serverPid) - cpuBefore;
@@ -352,6 +386,24 @@ function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string 
     cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN,
     rss: serverPid === undefined ? NaN : treeRss(serverPid),
   };
+}
+
+/** h2load's run of an HTTP/2 scenario: no percentiles (h2load gives min/max/mean/sd), so the mean stands in for p50. */
+function h2load(port: number, scenario: Scenario, seconds: number, serverPid?: number): Sample {
+  const url = `${scenario.mode === 'h2c' ? 'http' : 'https'}://127.0.0.1:${port}${scenario.path}`;
+  const args = ['-t2', `-c${scenario.connections}`, `-m${scenario.streams ?? 1}`, `-D${seconds}`, '--warm-up-time=1', url];
+  const cpuBefore = serverPid === undefined ? NaN : treeCpuSeconds(serverPid);
+  const out = execFileSync('h2load', args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const cpu = serverPid === undefined ? NaN : treeCpuSeconds(serverPid) - cpuBefore;
+  const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
+  const mean = /time for request:\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1];
+  if (!done || rps === 0) process.stderr.write(`bench: h2load ${args.join(' ')} gave:\n${out}\n`);
+  const requests = Number(done?.[1] ?? 0);
+  const errors = Number(done?.[3] ?? 0) + Number(codes?.[3] ?? 0) + Number(codes?.[4] ?? 0);
+  // The warm-up's requests are in h2load's counts too, and in the CPU measured: per request it holds.
+  return { rps, p50: mean ? toMs(mean) : NaN, p99: NaN, errors, cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN, rss: serverPid === undefined ? NaN : treeRss(serverPid) };
 }
 
 interface IdleSample {
@@ -535,6 +587,11 @@ async function main(): Promise<void> {
   process.on('exit', () => cleanup.forEach(stop));
   process.on('SIGINT', () => process.exit(130));
   process.on('SIGTERM', () => process.exit(143)); // so the servers under test are stopped too
+  if (opts.scenarios.some((s) => TLS_MODES.includes(s.mode))) {
+    TLS.cert = path.join(tmp, 'bench-cert.pem');
+    TLS.key = path.join(tmp, 'bench-key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', TLS.key, '-out', TLS.cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  }
   try {
     for (const processes of opts.processes) {
       // Servers start once per mode and app, and serve every scenario of that group.
@@ -568,13 +625,15 @@ async function main(): Promise<void> {
               say(`  ${r.label}: ${JSON.stringify(table.find((row) => row.key === r.server.key)!.idle)}`);
             }
           } else {
+            const load = (r: Running, seconds: number, pid?: number): Sample =>
+              H2_MODES.includes(mode) ? h2load(r.port, scenario, seconds, pid) : wrk(r.port, scenario, seconds, luaFile, pid, TLS_MODES.includes(mode));
             for (const r of running) {
-              wrk(r.port, scenario, 1, luaFile); // warm-up
+              load(r, 1); // warm-up
               if (mode === 'green') await sleep(waitMs(scenario) + 500);
             }
             for (let round = 1; round <= opts.repeats; round++) {
               for (const r of round % 2 ? running : [...running].reverse()) {
-                const sample = wrk(r.port, scenario, opts.duration, luaFile, r.proc.pid);
+                const sample = load(r, opts.duration, r.proc.pid);
                 // wrk leaves its last requests unanswered: let the server finish those waits
                 // before the next run, so they do not hold slots during someone else's.
                 if (mode === 'green') await sleep(waitMs(scenario) + 500);
@@ -585,7 +644,9 @@ async function main(): Promise<void> {
           }
           const text = mode === 'idle' ? idleTable(table) : throughputTable(table);
           const heading = `### ${scenario.title}: ${processes} process${processes > 1 ? 'es' : ''}`;
-          const how = mode === 'idle' ? `${fmt(scenario.connections)} connections, one request each (opened again when answered with \`Connection: close\`, up to 5 times), then held idle 2 s` : `wrk -t2 -c${scenario.connections} -d${opts.duration}s --latency, median of ${opts.repeats} alternating runs`;
+          const how = H2_MODES.includes(mode)
+            ? `h2load -t2 -c${scenario.connections} -m${scenario.streams ?? 1} -D${opts.duration} --warm-up-time=1, median of ${opts.repeats} alternating runs (p50: h2load's mean; it gives no percentiles)`
+            : mode === 'idle' ? `${fmt(scenario.connections)} connections, one request each (opened again when answered with \`Connection: close\`, up to 5 times), then held idle 2 s` : `wrk -t2 -c${scenario.connections} -d${opts.duration}s --latency, median of ${opts.repeats} alternating runs`;
           sections.push(`${heading}\n\n${how}\n\n${text}`);
           process.stdout.write(`\n${heading}\n\n${text}\n`);
         }

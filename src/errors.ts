@@ -25,6 +25,12 @@ export class BindError extends SpawningError {
   override readonly exitCode = ExitCode.CONFIG_ERROR;
 }
 
+/** A TLS certificate, key or option that cannot be used. */
+export class TlsError extends SpawningError {
+  override readonly code = 'SPAWNING_ERR_TLS';
+  override readonly exitCode = ExitCode.CONFIG_ERROR;
+}
+
 /** The Python interpreter is missing or lacks a required package. */
 export class PythonEnvError extends SpawningError {
   override readonly code = 'SPAWNING_ERR_PYTHON_ENV';

@@ -11,7 +11,7 @@ import { parseMemorySize, parseSize } from './size.js';
 /** Where a setting is sent besides the controller, which parses every one: the children, the Python workers (`--options-json`). */
 export type Destination = 'child' | 'worker';
 
-type Section = 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Configuration' | 'Info';
+type Section = 'Server' | 'Application' | 'Lifecycle' | 'Logging' | 'HTTP' | 'TLS' | 'Status' | 'Process' | 'Fleet' | 'Fleet commands' | 'Configuration' | 'Info';
 
 /** The values a setting can take; primitives in the constraint keep a row's literal types ('gevent' | 'eventlet') from widening. */
 type Value = string | number | boolean | null | readonly string[];
@@ -68,6 +68,13 @@ const text = (raw: string): string => {
   if (raw === '') throw new Error('expected a value');
   return raw;
 };
+
+const oneOf =
+  <const T extends string>(...values: T[]) =>
+  (raw: string): T => {
+    if (!(values as string[]).includes(raw)) throw new Error(`expected ${values.join(', ').replace(/, ([^,]*)$/, ' or $1')}, got '${raw}'`);
+    return raw as T;
+  };
 
 const fleetName = (raw: string): string => {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new Error(`expected letters, digits, '-' or '_' (at most 64), got '${raw}'`);
@@ -201,6 +208,47 @@ const TABLE = [
       return raw.replace(/\/+$/, '');
     },
   }),
+  row({
+    key: 'http2',
+    to: ['child'],
+    flags: ['--http2'],
+    meta: 'MODE',
+    section: 'HTTP',
+    default: 'on',
+    describe: "With TLS: 'on' offers HTTP/2 through ALPN beside HTTP/1.1, 'off' offers HTTP/1.1 alone.",
+    parse: oneOf('on', 'off'),
+  }),
+  onOff({
+    key: 'h2c',
+    to: ['child'],
+    flags: ['--h2c'],
+    section: 'HTTP',
+    describe: 'Also take cleartext HTTP/2 with prior knowledge (a proxy such as Envoy or nginx grpc_pass in front); off by default, see "TLS and HTTP/2".',
+  }),
+  row({ key: 'certfile', flags: ['--certfile'], meta: 'FILE', section: 'TLS', default: null, describe: 'Serve HTTPS with this PEM certificate (its chain after it); needs --keyfile. SIGHUP and every reload read it again.', parse: text }),
+  row({ key: 'keyfile', flags: ['--keyfile'], meta: 'FILE', section: 'TLS', default: null, describe: 'PEM private key of --certfile.', parse: text }),
+  row({ key: 'caCerts', flags: ['--ca-certs'], meta: 'FILE', section: 'TLS', default: null, describe: 'PEM CA certificates that client certificates must chain to (for --cert-reqs).', parse: text }),
+  row({
+    key: 'certReqs',
+    to: ['child'],
+    flags: ['--cert-reqs'],
+    meta: 'MODE',
+    section: 'TLS',
+    default: 'none',
+    describe: "Client certificates: 'none' (not asked for), 'optional' (asked for; one that does not verify is refused), 'required' (no certificate, no connection).",
+    parse: oneOf('none', 'optional', 'required'),
+  }),
+  row({
+    key: 'sslMinVersion',
+    to: ['child'],
+    flags: ['--ssl-min-version'],
+    meta: 'VERSION',
+    section: 'TLS',
+    default: 'TLSv1.2',
+    describe: "Oldest TLS version accepted: 'TLSv1.2' or 'TLSv1.3'.",
+    parse: (raw) => oneOf('TLSv1.2', 'TLSv1.3')(raw.replace(/^(?:tls)?v?(1\.[23])$/i, 'TLSv$1')),
+  }),
+  row({ key: 'ciphers', to: ['child'], flags: ['--ciphers'], meta: 'LIST', section: 'TLS', default: null, describe: "OpenSSL cipher list for TLS 1.2 (TLS 1.3's suites are OpenSSL's own); default: Node's.", parse: text }),
   row({ key: 'backlog', to: ['child'], flags: ['--backlog'], meta: 'N', section: 'Server', default: 2048, describe: 'listen(2) backlog: connections the kernel queues while children are busy or restarting.', parse: integer(1, 65535) }),
   row({ key: 'statusPort', flags: ['--status-port'], meta: 'PORT', section: 'Status', default: null, describe: 'Serve /status (live page), /status.json, /metrics (Prometheus) and /healthz on this port (0: any free port).', parse: integer(0, 65535) }),
   row({ key: 'statusHost', flags: ['--status-host'], meta: 'HOST', section: 'Status', default: '127.0.0.1', describe: 'Interface of the status service (status data is not for the public).', parse: text }),

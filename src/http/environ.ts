@@ -99,6 +99,11 @@ export function buildEnviron(req: RequestHead, id: ServerIdentity): Environ {
     REMOTE_PORT: socket.remotePort === undefined ? '' : String(socket.remotePort),
     'wsgi.url_scheme': id.scheme,
   };
+  const tls = socket.tlsEnviron;
+  if (tls !== undefined) {
+    environ['wsgi.url_scheme'] = 'https';
+    Object.assign(environ, tls);
+  }
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const key = cgiKey(raw[i]!);

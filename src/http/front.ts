@@ -10,11 +10,14 @@
  * typings declare them so.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { TlsMaterial } from './tls.js';
 
 /** The client's end of a connection. Also its identity: the connection balance marks connections by it. */
 export interface FrontPeer {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
+  /** Over TLS: the connection's HTTPS and SSL_* environ keys (tls.ts `tlsEnviron`); absent in cleartext. */
+  readonly tlsEnviron?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface FrontRequest {
@@ -28,6 +31,8 @@ export interface FrontRequest {
   /** Lower-cased names, duplicates joined as node joins them. Built on first use: the hot path reads the environ instead. */
   readonly headers: IncomingHttpHeaders;
   readonly socket: FrontPeer;
+  /** HTTP/2 knows from END_STREAM whether a body follows; absent: Content-Length and Transfer-Encoding tell. */
+  readonly hasBody?: boolean | undefined;
   /** Every body byte was delivered (or discarded) and 'end' was emitted. */
   readonly readableEnded: boolean;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
@@ -75,6 +80,8 @@ export interface Front {
   stopAccepting(): void;
   /** Closes every connection at once (a deadman kill). */
   closeAll(): void;
+  /** With TLS: new connections get this certificate and key; open ones keep theirs. */
+  setMaterial?(material: TlsMaterial): void;
 }
 
 /** Reason phrases (RFC 9110) for the statuses the child answers itself. */

@@ -1,19 +1,24 @@
 /**
- * The child's HTTP/1.1 front on the inherited listening socket: every request
+ * The child's HTTP front on the inherited listening socket: every request
  * goes to the relay (`/_coverage` to the coverage report first, with
  * --coverage), requests the parser refuses are answered here, and open
  * connections are counted for the connection balance.
  *
- * The lean engine in `h1/` is the front; `SPAWNING_FRONT=node` puts the
- * node:http server back, for A/B measurements of the two.
+ * Which front: with --certfile, TLS (tls-front.ts: ALPN picks HTTP/2 or
+ * the lean HTTP/1.1 engine); otherwise the lean HTTP/1.1 engine in `h1/`
+ * on `net`, which with --h2c also hands connections that open with the
+ * HTTP/2 preface to HTTP/2. `SPAWNING_FRONT=node` puts the node:http server
+ * back for cleartext HTTP/1.1, for A/B measurements of the two.
  */
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { ConnectionBalance } from './connection-balance.js';
 import { withCoverageReport } from './coverage-report.js';
 import type { Front, FrontHandlers, FrontPeer } from './front.js';
+import { H2Sessions, streamLimit } from './h2/h2-front.js';
 import { listenH1 } from './h1/h1-server.js';
 import { listenNodeFront } from './node-front.js';
 import type { RequestRelay } from './request-relay.js';
+import { listenTlsFront } from './tls-front.js';
 
 export type { Front } from './front.js';
 
@@ -28,6 +33,8 @@ export interface FrontOptions {
   keepaliveTimeoutMs: number;
   /** TCP keep-alive probes on accepted connections. */
   tcpKeepAlive: boolean;
+  /** --h2c: cleartext connections that open with the HTTP/2 preface go here. */
+  h2c?: H2Sessions | undefined;
   opened(peer: FrontPeer): void;
   closed(peer: FrontPeer): void;
 }
@@ -50,5 +57,14 @@ export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay
       onClosed();
     },
   };
+  const wantH2 = config.tls !== null ? config.http2 === 'on' : config.h2c;
+  const h2 = wantH2
+    ? new H2Sessions(opts, handlers, {
+        maxConcurrentStreams: streamLimit((config.threads === 0 ? config.maxGreen : config.threads) * config.workers, config.maxQueue),
+        maxHeaderListSize: config.maxHeaderSize,
+      })
+    : null;
+  if (config.tls !== null) return listenTlsFront(fd, opts, handlers, config.tls, config, h2);
+  if (h2 !== null) return listenH1(fd, { ...opts, h2c: h2 }, handlers);
   return process.env.SPAWNING_FRONT === 'node' ? listenNodeFront(fd, opts, handlers) : listenH1(fd, opts, handlers);
 }

@@ -123,7 +123,7 @@ export class RequestRelay implements RequestSink {
       req,
       res,
       environ,
-      hasBody: environ.HTTP_TRANSFER_ENCODING !== undefined || (length !== undefined && length !== '0'),
+      hasBody: req.hasBody ?? (environ.HTTP_TRANSFER_ENCODING !== undefined || (length !== undefined && length !== '0')),
       worker: null,
       bodyCredit: INITIAL_WINDOW,
       bodyBytes: 0,

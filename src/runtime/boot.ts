@@ -19,6 +19,7 @@ import type { ParsedArgs } from '../config/parse-args.js';
 import { childConfig, workerOptions } from '../config/process-config.js';
 import { frontCount, listenAddress, resolvePython, validateApp, validateStatusPort } from '../config/validate.js';
 import { ConfigError } from '../errors.js';
+import { loadTlsMaterial, tlsFiles } from '../http/tls.js';
 import type { FleetMember } from '../fleet/member.js';
 import { PACKAGE_ROOT, PYTHON_PACKAGE_DIR } from '../paths.js';
 import { observeController } from '../status/observer.js';
@@ -105,6 +106,9 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     return launchDaemon(argv, files, settings.chuid ? resolveIdentity(settings.chuid) : null);
   }
   validateApp(parsed);
+  // Checked before anything is bound: a missing file or a key that is not the certificate's is one line, exit 2.
+  const tlsFilesGiven = tlsFiles(settings);
+  const tlsMaterial = tlsFilesGiven === null ? null : loadTlsMaterial(tlsFilesGiven, settings);
   validateStatusPort(parsed, listenAddress(parsed)); // again below, once the factory's config may have moved the port
   const python = resolvePython(settings.python);
   const notifier = startNotifier(python, [PYTHON_PACKAGE_DIR], log);
@@ -195,7 +199,8 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   }
   const perWorker = settings.threads === 0 ? `${settings.green} green threads (${settings.maxGreen} at once)` : `${settings.threads} threads`;
   const via = handed ? `, ${sockets.length === 1 ? 'socket' : 'sockets'} from ${handed.by === 'systemd' ? 'systemd' : 'the controller it replaces'}` : '';
-  log(`spawning: listening on ${sockets.map((s) => s.url).join(' ')} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'}${via})`);
+  const urls = sockets.map((s) => (tlsMaterial ? s.url.replace(/^http:/, 'https:') : s.url));
+  log(`spawning: listening on ${urls.join(' ')} (pid ${process.pid}, ${settings.processes} processes × ${perWorker}, ${fronts} ${fronts === 1 ? 'front' : 'fronts'}${via})`);
   if (coverageDir) log(`spawning: coverage data in ${coverageDir}; report at /_coverage`);
   if (settings.reload === 'dev' || settings.watch.length > 0) reloader = startReloader(() => requestReload(), log, lifecycle, inspector?.inspect);
   let requestReload = (): void => {};
@@ -275,7 +280,21 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       statsInterval: STATS_INTERVAL_MS,
       pythonPath: [PYTHON_PACKAGE_DIR],
       coverageDir,
+      tls: tlsMaterial,
     }),
+    reloadTls:
+      tlsFilesGiven === null
+        ? undefined
+        : () => {
+            try {
+              const material = loadTlsMaterial(tlsFilesGiven, settings);
+              log(`spawning: TLS certificate read again (serial ${material.serial}); new connections get it`);
+              return material;
+            } catch (err) {
+              log(`spawning: TLS certificate not reloaded, the current one keeps serving: ${(err as Error).message}`);
+              return null;
+            }
+          },
   });
   reloader?.stop();
   inspector?.stop();

@@ -186,6 +186,10 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
     else if (msg.t === 'reopen-logs') accessLog.reopen();
     else if (msg.t === 'balance') balance.share = msg.share;
     else if (msg.t === 'evict-worker') evict(msg.pid, msg.reason);
+    else if (msg.t === 'tls') {
+      config.tls = msg.material;
+      front?.setMaterial?.(msg.material);
+    }
   });
   control.on('close', () => actor.send({ type: 'DRAIN' }));
 

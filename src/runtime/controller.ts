@@ -17,6 +17,7 @@ import { forwardSignals } from '../actors/signals.js';
 import type { Inspect } from '../status/inspector.js';
 import { AppLoadError, ConfigError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
+import type { TlsMaterial } from '../http/tls.js';
 
 const SAMPLE_INTERVAL_MS = 500;
 
@@ -50,6 +51,8 @@ export interface ControllerOptions {
   onUpgradeFailed?: () => void;
   /** The successor serves: this controller drains and exits. */
   onHandingOver?: () => void;
+  /** With TLS: reads the certificate and key again (every reload); null when they cannot be used (it logged why). */
+  reloadTls?: () => TlsMaterial | null;
 }
 
 /** The one line a startup load error ends the controller with; `app` is the first positional as given. */
@@ -180,6 +183,13 @@ export function runController(opts: ControllerOptions): Promise<number> {
             log(`spawning: a restarted child cannot load the app: ${loadErrorLine(error)}; retrying with backoff`),
           reportReloadStarted: (_, { generation }) => {
             log(`spawning: reloading: starting generation ${generation}`);
+            // The serving children take the new certificate at once (their next handshakes), and
+            // every child started from now on, this generation's included, starts with it.
+            const material = opts.reloadTls?.() ?? null;
+            if (material !== null) {
+              childConfig.tls = material;
+              for (const c of children.values()) c.send({ t: 'tls', material });
+            }
             notices.publish({ type: 'reload-started', generation });
           },
           reportReloaded: (_, { generation }) => {

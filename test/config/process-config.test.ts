@@ -38,6 +38,7 @@ const FACTS: ChildFacts = {
   statsInterval: 500,
   pythonPath: ['/opt/spawning/python'],
   coverageDir: null,
+      tls: null,
 };
 
 /** Whatever Python code reads from the options: option(options, "key", ...), optional(...), options["key"], options.get("key"). */

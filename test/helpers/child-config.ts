@@ -19,6 +19,7 @@ export function testChildConfig(settings: Partial<Settings> = {}, overrides: Par
         statsInterval: 100,
         pythonPath: [PYTHON_PACKAGE_DIR, FIXTURES_DIR],
         coverageDir: null,
+      tls: null,
       },
     ),
     ...overrides,

@@ -98,6 +98,8 @@ function refusalOf(method: number, target: string, major: number, minor: number,
 export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, BodyFlow {
   readonly keepAliveHeader: string;
   pendingBytes = 0;
+  /** Over TLS, set by the TLS front once the handshake is done. */
+  tlsEnviron: Readonly<Record<string, string>> | undefined = undefined;
   /** When the head being read started (ms), for --headers-timeout; 0: none is. A new connection counts as one, as in node. */
   headStartedAt = Date.now();
   /** When the connection last became idle: no request being read, no response owed (ms); 0: it is not. */
