@@ -21,6 +21,27 @@ import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
 import { sendStream } from './send-stream.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
 
+/** Reads of a file being sent: fewer, larger writes to the socket than the stream default of 64 KiB. */
+const FILE_CHUNK = 256 * 1024;
+const noop = (): void => {};
+
+/** The worker may close its duplicate of a file sent by FILE: we opened ours, or never will. */
+function fileOpened(worker: PythonWorker | null, workerFd: number): void {
+  if (worker !== null && !worker.exited) worker.send([WorkerTag.FILE_OPENED, workerFd]);
+}
+
+/** A flat header list as the object writeEarlyHints takes (a repeated name becomes a list). */
+function hintsOf(headers: HeaderList): Record<string, string | string[]> {
+  const hints: Record<string, string | string[]> = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    const value = headers[i + 1]!;
+    const prev = hints[name];
+    hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return hints;
+}
+
 export interface RelayOptions {
   identity: ServerIdentity;
   keepalive: boolean;
@@ -240,7 +261,10 @@ export class RequestRelay implements RequestSink {
   /** A frame about one of the requests given to `worker`. */
   frame(msg: ResponseFrame, worker: PythonWorker): void {
     const ex = this.#exchanges.get(msg[1]);
-    if (ex === undefined || ex.worker !== worker) return;
+    if (ex === undefined || ex.worker !== worker) {
+      if (msg[0] === WorkerTag.FILE) fileOpened(worker, msg[2]);
+      return;
+    }
     if (ex.backlog !== null) {
       ex.backlog.push(msg);
       return;
@@ -276,7 +300,17 @@ export class RequestRelay implements RequestSink {
         return;
       }
       case WorkerTag.FILE:
-        if (!ex.answered) this.#sendFile(ex, msg[2], msg[3], msg[4]);
+        if (ex.answered) fileOpened(ex.worker, msg[2]);
+        else this.#sendFile(ex, msg[2], msg[3], msg[4]);
+        return;
+      case WorkerTag.EARLY_HINTS:
+        // HTTP/1.0 knows no 1xx responses (RFC 9110 §15.2); the worker does not send them, a front may not know.
+        if (ex.answered || res.headersSent || ex.req.httpVersion === '1.0') return;
+        try {
+          res.writeEarlyHints(hintsOf(msg[2]));
+        } catch (err) {
+          process.stderr.write(`spawning: early hints dropped for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${(err as Error).message}\n`);
+        }
         return;
       case WorkerTag.END:
         if (!ex.answered) res.end();
@@ -313,21 +347,39 @@ export class RequestRelay implements RequestSink {
     }
   }
 
-  #sendFile(ex: Exchange, path: string, offset: number, length: number): void {
-    if (length === 0) return;
+  /**
+   * Streams a file the worker holds open, paced by the client: opened here through
+   * /proc/<worker>/fd/<n>, a new open file of the same inode (its own offset, the same bytes even
+   * if the path was since replaced or deleted). The worker's duplicate closes once we have ours.
+   */
+  #sendFile(ex: Exchange, workerFd: number, offset: number, length: number): void {
+    const worker = ex.worker;
+    if (length === 0 || worker === null) return;
     ex.backlog = [];
-    const stream = fs.createReadStream(path, { start: offset, end: length > 0 ? offset + length - 1 : undefined });
-    stream.on('data', (chunk) => {
-      ex.bytes += chunk.length;
-    });
-    sendStream(stream, ex.res, (err) => {
-      if (err !== null) {
-        process.stderr.write(`spawning: file_wrapper ${path}: ${err.message}\n`);
-        ex.answered = true;
-        ex.res.destroy();
+    fs.open(`/proc/${worker.pid}/fd/${workerFd}`, 'r', (openErr, fd) => {
+      fileOpened(worker, workerFd);
+      if (openErr !== null || ex.answered || ex.done) {
+        if (openErr === null) fs.close(fd, noop);
+        else this.#fileFailed(ex, openErr);
+        this.#resume(ex);
+        return;
       }
-      this.#resume(ex);
+      const end = length > 0 ? offset + length - 1 : undefined;
+      const stream = fs.createReadStream('', { fd, start: offset, end, highWaterMark: FILE_CHUNK });
+      stream.on('data', (chunk) => {
+        ex.bytes += chunk.length;
+      });
+      sendStream(stream, ex.res, (err) => {
+        if (err !== null) this.#fileFailed(ex, err);
+        this.#resume(ex);
+      });
     });
+  }
+
+  #fileFailed(ex: Exchange, err: Error): void {
+    process.stderr.write(`spawning: file_wrapper for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${err.message}\n`);
+    ex.answered = true;
+    ex.res.destroy();
   }
 
   /** A FILE finished streaming: apply the frames that queued behind it. */
