@@ -185,6 +185,14 @@ const TABLE = [
       return entries;
     },
   }),
+  onOff({
+    key: 'proxyProtocol',
+    to: ['child'],
+    flags: ['--proxy-protocol'],
+    section: 'HTTP',
+    describe:
+      "Read a PROXY protocol header (v1 or v2, as HAProxy and AWS NLB send) at the start of each connection from a --forwarded-allow-ips peer: its client address becomes REMOTE_ADDR and REMOTE_PORT. A header from any other peer, or a malformed one, closes the connection; a connection without one is served as it is.",
+  }),
   row({
     key: 'scriptName',
     flags: ['--script-name'],

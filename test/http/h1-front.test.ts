@@ -41,6 +41,7 @@ async function serve(handler: FrontHandler, options: Partial<FrontOptions> & { c
     opened: (peer) => opened.push(peer),
     closed: (peer) => closed.push(peer),
     ...options,
+    proxyProtocol: options.proxyProtocol ?? null,
   };
   const { server, front } = createH1Server(opts, { request: handler, checkContinue: options.checkContinue ?? handler });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

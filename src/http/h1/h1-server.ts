@@ -14,6 +14,7 @@
 import net from 'node:net';
 import type { Front, FrontHandlers } from '../front.js';
 import type { FrontOptions } from '../http-front.js';
+import { acceptProxied } from '../proxy-protocol.js';
 import { H1Connection, type ConnectionContext } from './h1-connection.js';
 
 /** Node's margin past the advertised keep-alive timeout. */
@@ -38,11 +39,12 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
     },
   };
   // allowHalfOpen: a client that ends its side after sending still gets its answers.
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive }, (socket) => {
+  const accept = (socket: net.Socket): void => {
     const conn = new H1Connection(socket, ctx);
     connections.add(conn);
     opts.opened(conn);
-  });
+  };
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive }, opts.proxyProtocol ? acceptProxied(opts.proxyProtocol, accept) : accept);
   const idleTimeoutMs = opts.keepaliveTimeoutMs > 0 ? opts.keepaliveTimeoutMs + KEEPALIVE_GRACE_MS : 0;
   const sweep = setInterval(() => {
     const now = Date.now();
