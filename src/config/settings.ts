@@ -6,6 +6,7 @@
  */
 import { compileAccessLogFormat } from '../http/access-log-format.js';
 import { checkAllowEntry } from '../http/forwarded.js';
+import { checkOtelEndpoint } from '../http/tracing.js';
 import { parseMemorySize, parseSize } from './size.js';
 
 /** Where a setting is sent besides the controller, which parses every one: the children, the Python workers (`--options-json`). */
@@ -164,6 +165,17 @@ const TABLE = [
       compileAccessLogFormat(raw);
       return raw;
     },
+  }),
+  row({
+    key: 'otelEndpoint',
+    to: ['child'],
+    flags: ['--otel-endpoint'],
+    meta: 'URL',
+    section: 'Logging',
+    default: null,
+    describe:
+      "OpenTelemetry: export a server span per request over OTLP/HTTP to URL (a collector's base URL such as http://localhost:4318 gets /v1/traces). A W3C traceparent continues its trace, and the app sees the span's own in HTTP_TRACEPARENT. Batched off the request path; OTEL_SERVICE_NAME and the other OTEL_* variables apply.",
+    parse: checkOtelEndpoint,
   }),
   onOff({ key: 'coverage', to: ['worker'], flags: ['-c', '--coverage'], section: 'Application', describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
   onOff({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', describe: 'Close the connection after every response.' }),

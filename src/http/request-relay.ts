@@ -19,6 +19,7 @@ import { buildEnviron, type ServerIdentity } from './environ.js';
 import { answer, tooLarge, type Exchange } from './exchange.js';
 import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
 import { sendStream } from './send-stream.js';
+import type { RequestOutcome, RequestSpan, RequestTracer } from './tracing.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
 
 /** Reads of a file being sent: fewer, larger writes to the socket than the stream default of 64 KiB. */
@@ -29,6 +30,9 @@ const noop = (): void => {};
 function fileOpened(worker: PythonWorker | null, workerFd: number): void {
   if (worker !== null && !worker.exited) worker.send([WorkerTag.FILE_OPENED, workerFd]);
 }
+
+/** The outcome of a request answered without a worker (status 0: none was sent). */
+const unserved = (status: number): RequestOutcome => ({ status, bytes: 0, bodyBytes: 0, queueWaitMs: 0, workerPid: null, clientGone: false });
 
 /** A flat header list as the object writeEarlyHints takes (a repeated name becomes a list). */
 function hintsOf(headers: HeaderList): Record<string, string | string[]> {
@@ -62,6 +66,8 @@ export interface RelayOptions {
   onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
   /** True when this response should close its connection, to move the client to another child. */
   shedConnection?: (peer: FrontPeer) => boolean;
+  /** --otel-endpoint: a server span per request. */
+  tracer?: RequestTracer | null;
 }
 
 export interface RelayCounters extends AdmissionCounters {
@@ -136,7 +142,11 @@ export class RequestRelay implements RequestSink {
   #handle(req: FrontRequest, res: FrontResponse, environ: Environ): void {
     const opts = this.#opts;
     if (!opts.keepalive || this.#draining || opts.shedConnection?.(req.socket)) res.shouldKeepAlive = false;
-    if (this.#rejectOversized(req, res, environ)) return;
+    const span = opts.tracer ? opts.tracer.start(environ, req.httpVersion) : null;
+    if (this.#rejectOversized(req, res, environ)) {
+      span?.end(unserved(413));
+      return;
+    }
     // From the environ, not req.headers: node builds that object on first use, and nothing else here needs it.
     const length = environ.CONTENT_LENGTH;
     const ex: Exchange = {
@@ -158,6 +168,9 @@ export class RequestRelay implements RequestSink {
       release: null,
       withdraw: null,
       timer: undefined,
+      span,
+      dispatchedAt: 0,
+      clientGone: false,
     };
     res.on('close', () => this.#onClose(ex));
     ex.withdraw = this.#admission.admit((release) => this.#start(ex, release));
@@ -165,6 +178,7 @@ export class RequestRelay implements RequestSink {
       ex.done = true;
       const busy = `${this.#admission.running} requests running, ${this.#admission.queued} waiting`;
       this.#reject(req, res, 503, `Service Unavailable: the worker is busy (${busy})`, false, ['Retry-After', '1']);
+      span?.end(unserved(503));
     }
   }
 
@@ -199,6 +213,7 @@ export class RequestRelay implements RequestSink {
 
   #dispatch(ex: Exchange, worker: PythonWorker): void {
     ex.worker = worker;
+    if (ex.span !== null) ex.dispatchedAt = performance.now();
     this.#exchanges.set(ex.id, ex);
     this.#workers.give(worker);
     if (this.#opts.timeoutMs > 0) ex.timer = setTimeout(() => this.#timeout(ex), this.#opts.timeoutMs);
@@ -250,11 +265,13 @@ export class RequestRelay implements RequestSink {
       ex.done = true;
       ex.withdraw?.();
       ex.release?.();
+      ex.span?.end({ ...unserved(0), clientGone: true });
       if (this.inflight === 0) this.#opts.onIdle();
       return;
     }
     // The client went away: the worker stops the app and still sends the terminal frame.
     ex.answered = true;
+    ex.clientGone = true;
     if (!ex.worker.exited) ex.worker.send([WorkerTag.ABORT, ex.id]);
   }
 
@@ -415,6 +432,18 @@ export class RequestRelay implements RequestSink {
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
     if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
+    if (ex.span !== null) this.#endSpan(ex, ex.span);
+  }
+
+  #endSpan(ex: Exchange, span: RequestSpan): void {
+    span.end({
+      status: ex.res.statusCode,
+      bytes: ex.bytes,
+      bodyBytes: ex.bodyBytes,
+      queueWaitMs: ex.dispatchedAt > 0 ? ex.dispatchedAt - ex.startedAt : 0,
+      workerPid: ex.worker?.pid ?? null,
+      clientGone: ex.clientGone,
+    });
   }
 
   #log(req: FrontRequest, res: FrontResponse, bytes: number, startedAt: number, ex?: Exchange): void {
