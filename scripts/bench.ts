@@ -7,7 +7,7 @@
  * drift hits them all alike; the table shows medians. Not a test.
  *
  *   node dist/scripts/bench.js [--processes 1,2] [--duration 5] [--repeats 3]
- *        [--scenarios hello,10k,echo,longpoll,longpoll-2000,longpoll-2s,idle,close] [--servers spawning,gunicorn,…]
+ *        [--scenarios hello,10k,echo,file10m,longpoll,longpoll-2000,longpoll-2s,idle,close] [--servers spawning,gunicorn,…]
  *        [--write BENCHMARKS.md]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -47,6 +47,8 @@ const SCENARIOS: Scenario[] = [
     mode: 'sync',
     lua: 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "application/octet-stream"\n',
   },
+  // CPU µs/req is the CPU per 10 MB response here (all of a server's processes).
+  { key: 'file10m', title: '10 MB file download (wsgi.file_wrapper), keep-alive, 10 connections', path: '/file10m', connections: 10, mode: 'sync' },
   { key: 'longpoll', title: 'long-poll: each request waits 10 ms, 512 connections', path: '/sleep', connections: 512, mode: 'green' },
   { key: 'longpoll-2000', title: 'long-poll: each request waits 10 ms, 2,000 connections', path: '/sleep', connections: 2000, mode: 'green' },
   { key: 'longpoll-2s', title: 'long-poll: each request waits 2 s, 2,000 connections', path: '/sleep?ms=2000', connections: 2000, mode: 'green' },
