@@ -7,6 +7,8 @@
          time.sleep, which gevent and eventlet patch into a cooperative wait
 /file10m a 10 MB file through the server's wsgi.file_wrapper (sendfile in
          gunicorn; spawning's front reads the worker's open file itself)
+/read10m the same file read and yielded by the app, 1 MB at a time
+/hints   hello world after a 103 Early Hints (wsgi.early_hints, where offered)
 """
 
 import os
@@ -40,6 +42,15 @@ def _send(start_response, body):
     return [body]
 
 
+def _chunks(path):
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                return
+            yield block
+
+
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "/")
     if path == "/10k":
@@ -50,6 +61,14 @@ def app(environ, start_response):
     if path == "/file10m":
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(FILE_SIZE))])
         return environ["wsgi.file_wrapper"](open(FILE_PATH, "rb"), 1 << 20)
+    if path == "/read10m":
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(FILE_SIZE))])
+        return _chunks(FILE_PATH)
+    if path == "/hints":
+        hints = environ.get("wsgi.early_hints")
+        if hints is not None:
+            hints([("Link", "</style.css>; rel=preload; as=style")])
+        return _send(start_response, HELLO)
     if path == "/sleep":
         query = environ.get("QUERY_STRING", "")
         ms = int(query[3:]) if query.startswith("ms=") else 10

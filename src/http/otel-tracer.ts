@@ -7,14 +7,16 @@
  * Export is off the request path: ending a span only queues it; the batch
  * leaves on a timer. A collector that is down or slow costs dropped spans
  * (the queue is bounded) and one log line a minute, never a request's time.
- * The usual OTEL_* variables apply (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
- * OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER...).
+ * The usual OTEL_* variables apply: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES
+ * (the resource), OTEL_EXPORTER_OTLP_HEADERS (the exporter), and
+ * OTEL_TRACES_SAMPLER/OTEL_TRACES_SAMPLER_ARG, read here since this SDK
+ * package does not (default parentbased_always_on).
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace';
 import type { Environ } from '../../protocol/worker-messages.js';
 import type { RequestOutcome, RequestSpan, RequestTracer } from './tracing.js';
 
@@ -65,6 +67,17 @@ class OtelRequestSpan implements RequestSpan {
   }
 }
 
+/** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the specification names them; null for an unknown name (the log says so). */
+export function samplerFromEnv(env: NodeJS.ProcessEnv): Sampler | null {
+  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
+  const arg = Number(env.OTEL_TRACES_SAMPLER_ARG ?? '1');
+  const ratio = Number.isFinite(arg) ? Math.min(1, Math.max(0, arg)) : 1;
+  const base = name.replace(/^parentbased_/, '');
+  const root = base === 'always_on' ? new AlwaysOnSampler() : base === 'always_off' ? new AlwaysOffSampler() : base === 'traceidratio' ? new TraceIdRatioBasedSampler(ratio) : null;
+  if (root === null) return null;
+  return name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+}
+
 export function createOtelTracer(url: string, log: (line: string) => void): RequestTracer {
   let lastError = 0;
   setGlobalErrorHandler((err) => {
@@ -84,7 +97,12 @@ export function createOtelTracer(url: string, log: (line: string) => void): Requ
     maxExportBatchSize: BATCH_SIZE,
     exportTimeoutMillis: EXPORT_TIMEOUT_MS,
   });
-  const provider = new TracerProvider({ resource, spanProcessors: [processor] });
+  let sampler = samplerFromEnv(process.env);
+  if (sampler === null) {
+    log(`OTEL_TRACES_SAMPLER=${process.env.OTEL_TRACES_SAMPLER}: not a sampler this server knows; using parentbased_always_on`);
+    sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+  const provider = new TracerProvider({ resource, spanProcessors: [processor], sampler });
   const tracer = provider.getTracer('spawning');
   const propagator = new W3CTraceContextPropagator();
 
