@@ -8,6 +8,7 @@
  *
  *   node dist/scripts/bench-edge.js [--duration 5] [--repeats 3] [--groups hello,file]
  *        [--baseline /path/to/other/checkout]   (its bin/spawning.js as one more plain row)
+ *        [--only plain,proxy]                   (these variants alone, in this order)
  *
  * Groups:
  *   hello  GET / on: plain; --proxy-protocol (the connection carries no header, so this
@@ -178,6 +179,14 @@ async function main(): Promise<void> {
       { key: 'file', label: '10 MB by wsgi.file_wrapper (/file10m)', server: 'plain', path: '/file10m', connections: 10 },
       { key: 'read', label: '10 MB read and yielded by the app (/read10m)', server: 'plain', path: '/read10m', connections: 10 },
     );
+  }
+  const only = opt('--only', '');
+  if (only) {
+    const keys = only.split(',');
+    const picked = keys.map((k) => variants.find((v) => v.key === k) ?? (() => { throw new Error(`unknown variant ${k}`); })());
+    variants.splice(0, variants.length, ...picked);
+    const used = new Set(picked.map((v) => v.server));
+    specs.splice(0, specs.length, ...specs.filter((sp) => used.has(sp.key)));
   }
   const servers = new Map<string, { proc: ChildProcess; port: number }>();
   const stopAll = (): void => {
