@@ -8,6 +8,7 @@ export const WorkerTag = {
   ABORT: 4,
   WINDOW_RESPONSE: 5,
   SHUTDOWN: 6,
+  FILE_OPENED: 7,
   // worker -> child
   READY: 16,
   LOAD_ERROR: 17,
@@ -19,6 +20,7 @@ export const WorkerTag = {
   FAIL: 23,
   WINDOW_BODY: 24,
   MODULES: 25,
+  EARLY_HINTS: 26,
 } as const;
 
 /** Each direction of each request starts with this many bytes of credit. */
@@ -52,7 +54,8 @@ export type ToWorker =
   | [typeof WorkerTag.BODY_END, number]
   | [typeof WorkerTag.ABORT, number]
   | [typeof WorkerTag.WINDOW_RESPONSE, number, number]
-  | [typeof WorkerTag.SHUTDOWN];
+  | [typeof WorkerTag.SHUTDOWN]
+  | [typeof WorkerTag.FILE_OPENED, number];
 
 /**
  * Frames about one request: the second element is its id. A new worker frame
@@ -64,9 +67,11 @@ export type ResponseFrame =
   | [typeof WorkerTag.CHUNK, number, Uint8Array]
   | [typeof WorkerTag.END, number]
   | [typeof WorkerTag.RESPONSE, number, string, HeaderList, Uint8Array]
-  | [typeof WorkerTag.FILE, number, string, number, number]
+  /** id, the worker's descriptor (opened here through /proc/<worker pid>/fd/<n>), offset, length (-1: to EOF). */
+  | [typeof WorkerTag.FILE, number, number, number, number]
   | [typeof WorkerTag.FAIL, number, string]
-  | [typeof WorkerTag.WINDOW_BODY, number, number];
+  | [typeof WorkerTag.WINDOW_BODY, number, number]
+  | [typeof WorkerTag.EARLY_HINTS, number, HeaderList];
 
 /**
  * A source file the worker imported (its real path), and its identity when the

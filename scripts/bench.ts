@@ -10,7 +10,7 @@
  * machine's drift hits them all alike; the table shows medians. Not a test.
  *
  *   node dist/scripts/bench.js [--processes 1,2] [--duration 5] [--repeats 3]
- *        [--scenarios hello,10k,echo,flask,django,longpoll,longpoll-2000,longpoll-2s,idle,close,https,h2-tls,h2c] [--servers spawning,gunicorn,…]
+ *        [--scenarios hello,10k,echo,flask,django,file10m,longpoll,longpoll-2000,longpoll-2s,idle,close,https,h2-tls,h2c] [--servers spawning,gunicorn,…]
  *        [--write BENCHMARKS.md]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -62,6 +62,8 @@ const SCENARIOS: Scenario[] = [
   },
   { key: 'flask', title: 'Flask JSON endpoint reading one sqlite row, keep-alive, 50 connections', path: '/item/42', connections: 50, mode: 'sync', app: 'bench_flask' },
   { key: 'django', title: 'Django template page with a database query (20 rows), keep-alive, 50 connections', path: '/items/?start=100', connections: 50, mode: 'sync', app: 'bench_django' },
+  // CPU µs/req is the CPU per 10 MB response here (all of a server's processes).
+  { key: 'file10m', title: '10 MB file download (wsgi.file_wrapper), keep-alive, 10 connections', path: '/file10m', connections: 10, mode: 'sync', app: 'bench' },
   { key: 'longpoll', title: 'long-poll: each request waits 10 ms, 512 connections', path: '/sleep', connections: 512, mode: 'green', app: 'bench' },
   { key: 'longpoll-2000', title: 'long-poll: each request waits 10 ms, 2,000 connections', path: '/sleep', connections: 2000, mode: 'green', app: 'bench' },
   { key: 'longpoll-2s', title: 'long-poll: each request waits 2 s, 2,000 connections', path: '/sleep?ms=2000', connections: 2000, mode: 'green', app: 'bench' },

@@ -156,6 +156,8 @@ class Worker:
                         cond.notify_all()
                     if tag == tags.ABORT and self.interrupt is not None:
                         self.interrupt(found)
+            elif tag == tags.FILE_OPENED:
+                self.responder.file_opened(msg[1])
             elif tag == tags.SHUTDOWN:
                 self.begin_shutdown()
             else:

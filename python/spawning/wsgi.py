@@ -6,6 +6,11 @@ first chunk is the whole declared Content-Length and which then ends (Flask's
 and every werkzeug response). Anything else streams: START with the first
 non-empty chunk, CHUNK per chunk, END; or START, FILE, END for a
 ``wsgi.file_wrapper`` over a regular file, which the child sends itself.
+
+``wsgi.early_hints(headers)`` (as gunicorn 25 offers it) sends an EARLY_HINTS
+frame at once, before the final response; the child writes a ``103 Early
+Hints`` response from it. It does nothing for an HTTP/1.0 request or once the
+final response has started.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ WsgiApp = Callable[..., Iterable[bytes]]
 ExcInfo = Tuple[Type[BaseException], BaseException, Optional[TracebackType]]
 
 _START, _CHUNK, _END, _RESPONSE, _FILE, _FAIL = tags.START, tags.CHUNK, tags.END, tags.RESPONSE, tags.FILE, tags.FAIL
+_EARLY_HINTS = tags.EARLY_HINTS
 _ERROR_BODY = b"Internal Server Error\n"
 _ENDED: Any = object()  # what next() returns for an exhausted app iterable
 _ERROR_HEADERS = ("Content-Type", "text/plain; charset=utf-8", "Content-Length", str(len(_ERROR_BODY)))
@@ -59,17 +65,14 @@ class FileWrapper:
                 return
             yield block
 
-    def file_span(self) -> tuple[str, int] | None:
-        """(path, offset) when the filelike is a regular file the child can open by path."""
+    def file_span(self) -> tuple[int, int, int] | None:
+        """(descriptor, offset, size) when the filelike is a regular file the child can send itself."""
         try:
             fd = self.filelike.fileno()
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
                 return None
-            path = os.readlink(f"/proc/self/fd/{fd}")
-            # A deleted or replaced file cannot be reopened by name.
-            if not os.path.isabs(path) or path.endswith(" (deleted)"):
-                return None
-            return path, self.filelike.tell()
+            return fd, self.filelike.tell(), info.st_size
         except (AttributeError, OSError, ValueError):
             return None
 
@@ -136,6 +139,29 @@ class Request:
         self.status = status
         return self.write
 
+    def early_hints(self, headers: Any) -> None:
+        """``wsgi.early_hints``: a 103 with ``headers`` (a list of (name, value) tuples, or a mapping) goes out now."""
+        if self.headers_sent or self.aborted or self.environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+            return
+        items = headers.items() if hasattr(headers, "items") else headers
+        flat: list[str] = []
+        for item in items:
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise TypeError(f"each early hint must be a (name, value) tuple, not {item!r}")
+            name, value = item
+            if type(name) is not str or type(value) is not str:
+                raise TypeError(f"early hint name and value must be str: {item!r}")
+            if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+                raise ValueError(f"invalid characters in early hint {item!r}")
+            flat.append(name)
+            flat.append(value)
+        if not flat:
+            return
+        channel = self._out.channel
+        channel.send([_EARLY_HINTS, self.id, flat])
+        # Not held back with the batch: the hint is worth something only while the app still works.
+        channel.flush()
+
     def write(self, data: bytes) -> None:
         if self.status is None:
             raise AssertionError("write() called before start_response()")
@@ -153,6 +179,14 @@ class Responder:
         self.channel = channel
         self.flow = flow
         self.base_environ = base_environ
+        # Duplicates of files sent by FILE, kept open until the child has opened its own (FILE_OPENED).
+        self.held_files: set[int] = set()
+
+    def file_opened(self, fd: int) -> None:
+        """The child opened the file behind ``fd`` (or gave up on it): our duplicate may close."""
+        if fd in self.held_files:
+            self.held_files.discard(fd)
+            os.close(fd)
 
     def send_chunk(self, req: Request, data: bytes) -> None:
         if req.credit <= 0 and not req.aborted:
@@ -178,6 +212,7 @@ class Responder:
         environ = req.environ
         environ.update(self.base_environ)
         environ["wsgi.input"] = req.input
+        environ["wsgi.early_hints"] = req.early_hints
         result: Any = None
         try:
             result = self.app(environ, req.start_response)
@@ -250,25 +285,40 @@ class Responder:
         return [_RESPONSE, req.id, status, headers, body]
 
     def _respond_file(self, req: Request, wrapper: FileWrapper) -> bool:
-        """START and FILE (END follows): the bytes never cross the channel. False when the file cannot go by path."""
-        if req.status is None:
+        """START and FILE (END follows): the bytes never cross the channel. False when the file cannot be sent so.
+
+        The child opens ``/proc/<our pid>/fd/<n>`` of a duplicate we hold until it says FILE_OPENED:
+        so it sends the very file the app opened, even one deleted or replaced since, and the app's
+        close() of the wrapper (right after this) cannot close it under the child.
+        """
+        status = req.status
+        if status is None:
             return False
         span = wrapper.file_span()
         if span is None:
             return False
-        path, offset = span
+        fd, offset, size = span
         headers = req.headers
         assert headers is not None
-        length = -1
-        if req.length is not None:
+        bodiless = status.startswith(_NO_BODY_STATUS) or req.environ.get("REQUEST_METHOD") == "HEAD"
+        if req.length is None:
+            length = max(size - offset, 0)
+            if not bodiless:
+                headers.append("Content-Length")
+                headers.append(str(length))
+        else:
             try:
                 length = int(req.length)
             except ValueError:
-                pass
+                length = -1
         send = self.channel.send
         req.headers_sent = True
-        send([_START, req.id, req.status, headers])
-        send([_FILE, req.id, path, offset, length])
+        send([_START, req.id, status, headers])
+        if bodiless or length == 0:
+            return True
+        held = os.dup(fd)
+        self.held_files.add(held)
+        send([_FILE, req.id, held, offset, length])
         return True
 
     def _log_exception(self, req: Request, what: str) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from typing import Any
 
 import pytest
 
@@ -145,16 +148,51 @@ def test_exception_after_start_sends_fail(worker_factory):
     assert w.recv() == [23, 1, "RuntimeError: broke mid-stream"]
 
 
-def test_file_wrapper_is_sent_by_path(worker_factory, tmp_path):
+def _held_file(w: Any, frame: list[Any]) -> bytes:
+    """Reads the file a FILE frame names, as the child does: through the worker's /proc fd entry."""
+    with open(f"/proc/{w.proc.pid}/fd/{frame[2]}", "rb") as f:
+        f.seek(frame[3])
+        return f.read() if frame[4] < 0 else f.read(frame[4])
+
+
+def _worker_fds(w: Any) -> set[int]:
+    return {int(n) for n in os.listdir(f"/proc/{w.proc.pid}/fd")}
+
+
+def test_file_wrapper_is_sent_by_descriptor(worker_factory, tmp_path):
     data = bytes(range(256)) * 4096
     f = tmp_path / "blob.bin"
     f.write_bytes(data)
     w = worker_factory("basic.sendfile_raw")
     w.ready()
     w.request(1, headers={"HTTP_X_FILE": str(f)})
-    assert w.recv() == [18, 1, "200 OK", ["Content-Type", "application/octet-stream"]]
-    assert w.recv() == [22, 1, str(f), 0, -1]  # no Content-Length: to EOF
+    # No Content-Length from the app: the file's size is declared.
+    assert w.recv() == [18, 1, "200 OK", ["Content-Type", "application/octet-stream", "Content-Length", str(len(data))]]
+    frame = w.recv()
+    assert frame[:2] == [22, 1] and frame[3:] == [0, len(data)]
     assert w.recv() == [20, 1]
+    assert _held_file(w, frame) == data
+    # Held until the child says it opened its own; then closed.
+    assert frame[2] in _worker_fds(w)
+    w.send([7, frame[2]])
+    deadline = time.monotonic() + 5
+    while frame[2] in _worker_fds(w) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert frame[2] not in _worker_fds(w)
+
+
+def test_file_wrapper_sends_the_opened_file_after_it_was_deleted_or_replaced(worker_factory, tmp_path):
+    f = tmp_path / "blob.bin"
+    f.write_bytes(b"original " * 1000)
+    w = worker_factory("basic.sendfile_then_replace")
+    w.ready()
+    w.request(1, headers={"HTTP_X_FILE": str(f)})
+    assert w.recv()[0] == 18
+    frame = w.recv()
+    assert frame[0] == 22
+    assert w.recv() == [20, 1]
+    assert f.read_bytes() == b"replaced"
+    assert _held_file(w, frame) == b"original " * 1000
 
 
 def test_file_wrapper_offset_and_length(worker_factory, tmp_path):
@@ -164,8 +202,44 @@ def test_file_wrapper_offset_and_length(worker_factory, tmp_path):
     w.ready()
     w.request(1, headers={"HTTP_X_FILE": str(f)})
     assert w.recv()[0] == 18
-    assert w.recv() == [22, 1, str(f), 1000, 1000]
+    frame = w.recv()
+    assert frame[0] == 22 and frame[3:] == [1000, 1000]
     assert w.recv() == [20, 1]
+    assert _held_file(w, frame) == (bytes(range(256)) * 16)[1000:2000]
+
+
+def test_file_wrapper_for_head_sends_no_file(worker_factory, tmp_path):
+    f = tmp_path / "blob.bin"
+    f.write_bytes(b"x" * 5000)
+    w = worker_factory("basic.sendfile_raw")
+    w.ready()
+    w.request(1, method="HEAD", headers={"HTTP_X_FILE": str(f)})
+    assert w.recv() == [18, 1, "200 OK", ["Content-Type", "application/octet-stream"]]
+    assert w.recv() == [20, 1]
+
+
+def test_early_hints_go_out_before_the_response(worker_factory):
+    w = worker_factory("basic.early_hints")
+    w.ready()
+    w.request(1)
+    assert w.recv() == [26, 1, ["Link", "</style.css>; rel=preload; as=style", "Link", "</app.js>; rel=preload; as=script"]]
+    status, _, body = w.response(1)
+    assert status == "200 OK" and body == b"hinted"
+
+
+def test_early_hints_are_a_no_op_for_http_1_0(worker_factory):
+    w = worker_factory("basic.early_hints")
+    w.ready()
+    w.request(1, headers={"SERVER_PROTOCOL": "HTTP/1.0"})
+    assert w.recv()[0] == 21
+
+
+def test_early_hints_refuse_bad_headers(worker_factory):
+    w = worker_factory("basic.early_hints_bad")
+    w.ready()
+    w.request(1)
+    status, _, body = w.response(1)
+    assert status == "200 OK" and body == b"ValueError"
 
 
 def test_file_wrapper_without_a_file_is_iterated(worker_factory):

@@ -6,6 +6,7 @@
  */
 import { compileAccessLogFormat } from '../http/access-log-format.js';
 import { checkAllowEntry } from '../http/forwarded.js';
+import { checkOtelEndpoint } from '../http/tracing.js';
 import { parseMemorySize, parseSize } from './size.js';
 
 /** Where a setting is sent besides the controller, which parses every one: the children, the Python workers (`--options-json`). */
@@ -176,6 +177,17 @@ const TABLE = [
       return raw;
     },
   }),
+  row({
+    key: 'otelEndpoint',
+    to: ['child'],
+    flags: ['--otel-endpoint'],
+    meta: 'URL',
+    section: 'Logging',
+    default: null,
+    describe:
+      "OpenTelemetry: export a server span per request over OTLP/HTTP to URL (a collector's base URL such as http://localhost:4318 gets /v1/traces). A W3C traceparent continues its trace, and the app sees the span's own in HTTP_TRACEPARENT. Batched off the request path; OTEL_SERVICE_NAME and the other OTEL_* variables apply.",
+    parse: checkOtelEndpoint,
+  }),
   onOff({ key: 'coverage', to: ['worker'], flags: ['-c', '--coverage'], section: 'Application', describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
   onOff({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', describe: 'Close the connection after every response.' }),
   row({ key: 'keepaliveTimeout', to: ['child'], flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),
@@ -195,6 +207,14 @@ const TABLE = [
       entries.forEach(checkAllowEntry);
       return entries;
     },
+  }),
+  onOff({
+    key: 'proxyProtocol',
+    to: ['child'],
+    flags: ['--proxy-protocol'],
+    section: 'HTTP',
+    describe:
+      "Read a PROXY protocol header (v1 or v2, as HAProxy and AWS NLB send) at the start of each connection from a --forwarded-allow-ips peer: its client address becomes REMOTE_ADDR and REMOTE_PORT. A header from any other peer, or a malformed one, closes the connection; a connection without one is served as it is.",
   }),
   row({
     key: 'scriptName',

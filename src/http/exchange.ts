@@ -3,6 +3,7 @@ import type { Environ, HeaderList, ResponseFrame } from '../../protocol/worker-m
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { Release } from './admission.js';
 import { reasonPhrase, type FrontRequest, type FrontResponse } from './front.js';
+import type { RequestSpan } from './tracing.js';
 
 export interface Exchange {
   id: number;
@@ -29,6 +30,12 @@ export interface Exchange {
   release: Release | null;
   withdraw: Release | null;
   timer: NodeJS.Timeout | undefined;
+  /** Its server span, with --otel-endpoint. */
+  span: RequestSpan | null;
+  /** performance.now() when it was given to a worker (kept only for the span). */
+  dispatchedAt: number;
+  /** The client closed before the response was complete. */
+  clientGone: boolean;
 }
 
 export const PLAIN = 'text/plain; charset=utf-8';

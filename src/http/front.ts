@@ -60,6 +60,12 @@ export interface FrontResponse {
   end(chunk?: Uint8Array): unknown;
   /** `HTTP/1.1 100 Continue`, for a request that expects it. */
   writeContinue(): void;
+  /**
+   * A `103 Early Hints` response with these headers (lower-case names; a list repeats the field),
+   * before the final one. Node's signature (ServerResponse and Http2ServerResponse both have it);
+   * node's HTTP/1.1 version sends nothing without a `link` hint.
+   */
+  writeEarlyHints(hints: Record<string, string | string[]>, callback?: () => void): void;
   /** Aborts the connection: for a response that cannot be completed. */
   destroy(): unknown;
   /** 'close': the response is done, or its connection closed first (then writableFinished is false). Once per response. */
@@ -87,6 +93,7 @@ export interface Front {
 /** Reason phrases (RFC 9110) for the statuses the child answers itself. */
 const REASONS: Record<number, string> = {
   100: 'Continue',
+  103: 'Early Hints',
   200: 'OK',
   302: 'Found',
   400: 'Bad Request',

@@ -13,10 +13,12 @@
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { ConnectionBalance } from './connection-balance.js';
 import { withCoverageReport } from './coverage-report.js';
+import { proxyTrust } from './forwarded.js';
 import type { Front, FrontHandlers, FrontPeer } from './front.js';
 import { H2Sessions, streamLimit } from './h2/h2-front.js';
 import { listenH1 } from './h1/h1-server.js';
 import { listenNodeFront } from './node-front.js';
+import type { ProxyProtocolOptions } from './proxy-protocol.js';
 import type { RequestRelay } from './request-relay.js';
 import { listenTlsFront } from './tls-front.js';
 
@@ -37,6 +39,8 @@ export interface FrontOptions {
   h2c?: H2Sessions | undefined;
   opened(peer: FrontPeer): void;
   closed(peer: FrontPeer): void;
+  /** --proxy-protocol: each connection's PROXY header is read before the front sees a byte. */
+  proxyProtocol: ProxyProtocolOptions | null;
 }
 
 /** Accepts on `fd` (the controller's socket) with `config.backlog`; `onClosed` runs after each connection ends. */
@@ -51,6 +55,7 @@ export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay
     headersTimeoutMs: config.headersTimeout * 1000,
     keepaliveTimeoutMs: config.keepaliveTimeout * 1000,
     tcpKeepAlive: config.keepalive,
+    proxyProtocol: config.proxyProtocol ? { trusts: proxyTrust(config.forwardedAllowIps), timeoutMs: config.headersTimeout * 1000 } : null,
     opened: () => balance.opened(),
     closed: (peer) => {
       balance.closed(peer);

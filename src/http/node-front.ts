@@ -10,6 +10,7 @@ import type stream from 'node:stream';
 import { clientErrorReply, clientErrorStatus, logClientError } from './client-error.js';
 import type { Front, FrontHandlers } from './front.js';
 import type { FrontOptions } from './http-front.js';
+import { acceptProxied } from './proxy-protocol.js';
 
 function onClientError(err: NodeJS.ErrnoException, socket: stream.Duplex): void {
   const status = clientErrorStatus(err.code);
@@ -33,12 +34,14 @@ export function listenNodeFront(fd: number, opts: FrontOptions, handlers: FrontH
   server.on('clientError', onClientError);
   // The backlog as an argument: Node reads `backlog` from the options only for ports and paths,
   // and with `{fd}` alone it would call listen(2) again with 511, shrinking the controller's backlog.
-  server.listen({ fd }, opts.backlog);
+  // With --proxy-protocol a net.Server accepts and hands each socket to the HTTP server once its header is read.
+  const listener = opts.proxyProtocol ? net.createServer({ allowHalfOpen: true }, acceptProxied(opts.proxyProtocol, (socket) => server.emit('connection', socket))) : server;
+  listener.listen({ fd }, opts.backlog);
   return {
     // net.Server's close, not http.Server's: stop accepting but leave idle keep-alive
     // connections open, so a request already on its way over one is answered (with
     // Connection: close) instead of lost; they end at their keep-alive timeout.
-    stopAccepting: () => void net.Server.prototype.close.call(server),
+    stopAccepting: () => void net.Server.prototype.close.call(listener),
     closeAll: () => server.closeAllConnections(),
   };
 }

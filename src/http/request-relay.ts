@@ -19,7 +19,32 @@ import { buildEnviron, type ServerIdentity } from './environ.js';
 import { answer, tooLarge, type Exchange } from './exchange.js';
 import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
 import { sendStream } from './send-stream.js';
+import type { RequestOutcome, RequestSpan, RequestTracer } from './tracing.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
+
+/** Reads of a file being sent: fewer, larger writes to the socket than the stream default of 64 KiB. */
+const FILE_CHUNK = 256 * 1024;
+const noop = (): void => {};
+
+/** The worker may close its duplicate of a file sent by FILE: we opened ours, or never will. */
+function fileOpened(worker: PythonWorker | null, workerFd: number): void {
+  if (worker !== null && !worker.exited) worker.send([WorkerTag.FILE_OPENED, workerFd]);
+}
+
+/** The outcome of a request answered without a worker (status 0: none was sent). */
+const unserved = (status: number): RequestOutcome => ({ status, bytes: 0, bodyBytes: 0, queueWaitMs: 0, workerPid: null, clientGone: false });
+
+/** A flat header list as the object writeEarlyHints takes (a repeated name becomes a list). */
+function hintsOf(headers: HeaderList): Record<string, string | string[]> {
+  const hints: Record<string, string | string[]> = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    const value = headers[i + 1]!;
+    const prev = hints[name];
+    hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return hints;
+}
 
 export interface RelayOptions {
   identity: ServerIdentity;
@@ -41,6 +66,8 @@ export interface RelayOptions {
   onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
   /** True when this response should close its connection, to move the client to another child. */
   shedConnection?: (peer: FrontPeer) => boolean;
+  /** --otel-endpoint: a server span per request. */
+  tracer?: RequestTracer | null;
 }
 
 export interface RelayCounters extends AdmissionCounters {
@@ -115,7 +142,11 @@ export class RequestRelay implements RequestSink {
   #handle(req: FrontRequest, res: FrontResponse, environ: Environ): void {
     const opts = this.#opts;
     if (!opts.keepalive || this.#draining || opts.shedConnection?.(req.socket)) res.shouldKeepAlive = false;
-    if (this.#rejectOversized(req, res, environ)) return;
+    const span = opts.tracer ? opts.tracer.start(environ, req.httpVersion) : null;
+    if (this.#rejectOversized(req, res, environ)) {
+      span?.end(unserved(413));
+      return;
+    }
     // From the environ, not req.headers: node builds that object on first use, and nothing else here needs it.
     const length = environ.CONTENT_LENGTH;
     const ex: Exchange = {
@@ -137,6 +168,9 @@ export class RequestRelay implements RequestSink {
       release: null,
       withdraw: null,
       timer: undefined,
+      span,
+      dispatchedAt: 0,
+      clientGone: false,
     };
     res.on('close', () => this.#onClose(ex));
     ex.withdraw = this.#admission.admit((release) => this.#start(ex, release));
@@ -144,6 +178,7 @@ export class RequestRelay implements RequestSink {
       ex.done = true;
       const busy = `${this.#admission.running} requests running, ${this.#admission.queued} waiting`;
       this.#reject(req, res, 503, `Service Unavailable: the worker is busy (${busy})`, false, ['Retry-After', '1']);
+      span?.end(unserved(503));
     }
   }
 
@@ -178,6 +213,7 @@ export class RequestRelay implements RequestSink {
 
   #dispatch(ex: Exchange, worker: PythonWorker): void {
     ex.worker = worker;
+    if (ex.span !== null) ex.dispatchedAt = performance.now();
     this.#exchanges.set(ex.id, ex);
     this.#workers.give(worker);
     if (this.#opts.timeoutMs > 0) ex.timer = setTimeout(() => this.#timeout(ex), this.#opts.timeoutMs);
@@ -229,18 +265,23 @@ export class RequestRelay implements RequestSink {
       ex.done = true;
       ex.withdraw?.();
       ex.release?.();
+      ex.span?.end({ ...unserved(0), clientGone: true });
       if (this.inflight === 0) this.#opts.onIdle();
       return;
     }
     // The client went away: the worker stops the app and still sends the terminal frame.
     ex.answered = true;
+    ex.clientGone = true;
     if (!ex.worker.exited) ex.worker.send([WorkerTag.ABORT, ex.id]);
   }
 
   /** A frame about one of the requests given to `worker`. */
   frame(msg: ResponseFrame, worker: PythonWorker): void {
     const ex = this.#exchanges.get(msg[1]);
-    if (ex === undefined || ex.worker !== worker) return;
+    if (ex === undefined || ex.worker !== worker) {
+      if (msg[0] === WorkerTag.FILE) fileOpened(worker, msg[2]);
+      return;
+    }
     if (ex.backlog !== null) {
       ex.backlog.push(msg);
       return;
@@ -276,7 +317,17 @@ export class RequestRelay implements RequestSink {
         return;
       }
       case WorkerTag.FILE:
-        if (!ex.answered) this.#sendFile(ex, msg[2], msg[3], msg[4]);
+        if (ex.answered) fileOpened(ex.worker, msg[2]);
+        else this.#sendFile(ex, msg[2], msg[3], msg[4]);
+        return;
+      case WorkerTag.EARLY_HINTS:
+        // HTTP/1.0 knows no 1xx responses (RFC 9110 §15.2); the worker does not send them, a front may not know.
+        if (ex.answered || res.headersSent || ex.req.httpVersion === '1.0') return;
+        try {
+          res.writeEarlyHints(hintsOf(msg[2]));
+        } catch (err) {
+          process.stderr.write(`spawning: early hints dropped for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${(err as Error).message}\n`);
+        }
         return;
       case WorkerTag.END:
         if (!ex.answered) res.end();
@@ -313,21 +364,39 @@ export class RequestRelay implements RequestSink {
     }
   }
 
-  #sendFile(ex: Exchange, path: string, offset: number, length: number): void {
-    if (length === 0) return;
+  /**
+   * Streams a file the worker holds open, paced by the client: opened here through
+   * /proc/<worker>/fd/<n>, a new open file of the same inode (its own offset, the same bytes even
+   * if the path was since replaced or deleted). The worker's duplicate closes once we have ours.
+   */
+  #sendFile(ex: Exchange, workerFd: number, offset: number, length: number): void {
+    const worker = ex.worker;
+    if (length === 0 || worker === null) return;
     ex.backlog = [];
-    const stream = fs.createReadStream(path, { start: offset, end: length > 0 ? offset + length - 1 : undefined });
-    stream.on('data', (chunk) => {
-      ex.bytes += chunk.length;
-    });
-    sendStream(stream, ex.res, (err) => {
-      if (err !== null) {
-        process.stderr.write(`spawning: file_wrapper ${path}: ${err.message}\n`);
-        ex.answered = true;
-        ex.res.destroy();
+    fs.open(`/proc/${worker.pid}/fd/${workerFd}`, 'r', (openErr, fd) => {
+      fileOpened(worker, workerFd);
+      if (openErr !== null || ex.answered || ex.done) {
+        if (openErr === null) fs.close(fd, noop);
+        else this.#fileFailed(ex, openErr);
+        this.#resume(ex);
+        return;
       }
-      this.#resume(ex);
+      const end = length > 0 ? offset + length - 1 : undefined;
+      const stream = fs.createReadStream('', { fd, start: offset, end, highWaterMark: FILE_CHUNK });
+      stream.on('data', (chunk) => {
+        ex.bytes += chunk.length;
+      });
+      sendStream(stream, ex.res, (err) => {
+        if (err !== null) this.#fileFailed(ex, err);
+        this.#resume(ex);
+      });
     });
+  }
+
+  #fileFailed(ex: Exchange, err: Error): void {
+    process.stderr.write(`spawning: file_wrapper for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${err.message}\n`);
+    ex.answered = true;
+    ex.res.destroy();
   }
 
   /** A FILE finished streaming: apply the frames that queued behind it. */
@@ -363,6 +432,18 @@ export class RequestRelay implements RequestSink {
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
     if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
+    if (ex.span !== null) this.#endSpan(ex, ex.span);
+  }
+
+  #endSpan(ex: Exchange, span: RequestSpan): void {
+    span.end({
+      status: ex.res.statusCode,
+      bytes: ex.bytes,
+      bodyBytes: ex.bodyBytes,
+      queueWaitMs: ex.dispatchedAt > 0 ? ex.dispatchedAt - ex.startedAt : 0,
+      workerPid: ex.worker?.pid ?? null,
+      clientGone: ex.clientGone,
+    });
   }
 
   #log(req: FrontRequest, res: FrontResponse, bytes: number, startedAt: number, ex?: Exchange): void {

@@ -80,6 +80,7 @@ function isResponseFrame(msg: FromWorker): msg is ResponseFrame {
     case WorkerTag.FILE:
     case WorkerTag.FAIL:
     case WorkerTag.WINDOW_BODY:
+    case WorkerTag.EARLY_HINTS:
       return true;
     default: {
       const unrouted: never = tag;

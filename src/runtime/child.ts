@@ -18,6 +18,7 @@ import { proxyTrust } from '../http/forwarded.js';
 import { listenFront, type Front } from '../http/http-front.js';
 import { ConnectionBalance } from '../http/connection-balance.js';
 import { RequestRelay } from '../http/request-relay.js';
+import { loadTracer } from '../http/tracing.js';
 import { WorkerSet } from '../http/worker-set.js';
 import { RequestMetrics } from '../status/request-metrics.js';
 
@@ -53,6 +54,8 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
     log,
   }, config.workers);
   const metrics = new RequestMetrics();
+  // Loaded only with --otel-endpoint: the SDK and its exporter would weigh on every child.
+  const tracer = config.otelEndpoint === null ? null : await loadTracer(config.otelEndpoint, log);
   const relay = new RequestRelay(
     {
       identity: {
@@ -80,6 +83,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         if (replace) actor.send({ type: 'WORKER_HUNG' });
       },
       onResponse: (status, seconds) => metrics.observe(status, seconds),
+      tracer,
     },
     workers,
   );
@@ -163,7 +167,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           clearTimeout(healthyTimer);
           workers.killAll();
           // A last report, so the controller's totals include every request this child served.
-          void pushStats()
+          void Promise.all([pushStats().catch(() => {}), tracer?.shutdown(2000)])
             .catch(() => {})
             .finally(() =>
               accessLog.close().finally(() => {

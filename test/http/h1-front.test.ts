@@ -41,6 +41,7 @@ async function serve(handler: FrontHandler, options: Partial<FrontOptions> & { c
     opened: (peer) => opened.push(peer),
     closed: (peer) => closed.push(peer),
     ...options,
+    proxyProtocol: options.proxyProtocol ?? null,
   };
   const { server, front } = createH1Server(opts, { request: handler, checkContinue: options.checkContinue ?? handler });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -314,6 +315,7 @@ describe('lean HTTP/1.1 front', () => {
   });
 
   it('backpressure: a client that does not read makes write() report it and stops the requests read behind it', async () => {
+    const PIECES = 1024;
     let drained = false;
     const seen: string[] = [];
     let first: FrontResponse | undefined;
@@ -324,8 +326,10 @@ describe('lean HTTP/1.1 front', () => {
       res.writeHead(200, 'OK', []);
       const piece = Buffer.alloc(64 * 1024, 97);
       let writes = 0;
+      // 64 MB: more than loopback's socket buffers can take in (send up to tcp_wmem's 4 MB, receive
+      // autotuned up to tcp_rmem's 32 MB here), so the front must see backpressure however they grow.
       const pump = (): void => {
-        while (writes < 64) {
+        while (writes < PIECES) {
           writes++;
           if (!res.write(piece)) {
             res.once('drain', () => {
@@ -350,7 +354,7 @@ describe('lean HTTP/1.1 front', () => {
       assert.deepEqual(seen, ['/big'], 'the request behind a backed-up response was read');
       conn.socket.resume();
       const big = await conn.next({ timeoutMs: 20_000 });
-      assert.equal(big.body.length, 64 * 64 * 1024);
+      assert.equal(big.body.length, PIECES * 64 * 1024);
       assert.equal((await conn.next()).body.toString(), 'small');
       assert.ok(drained);
       assert.deepEqual(seen, ['/big', '/after']);

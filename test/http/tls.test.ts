@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { streamLimit } from '../../src/http/h2/h2-front.js';
 import { rfc4514, tlsFiles } from '../../src/http/tls.js';
 
-const none = { certfile: null, keyfile: null, caCerts: null, certReqs: 'none', sslMinVersion: 'TLSv1.2', ciphers: null, h2c: false } as const;
+const none = { certfile: null, keyfile: null, caCerts: null, certReqs: 'none', sslMinVersion: 'TLSv1.2', ciphers: null, h2c: false, proxyProtocol: false } as const;
 
 test('RFC 4514: most specific RDN first, special characters escaped', () => {
   assert.equal(rfc4514('C=US\nO=spawning test\nCN=client'), 'CN=client,O=spawning test,C=US');
@@ -20,6 +20,7 @@ test('TLS flags: cleartext without them; each one that needs another says which'
   assert.throws(() => tlsFiles({ ...none, ciphers: 'HIGH' }), /--ciphers needs --certfile/);
   assert.throws(() => tlsFiles({ ...none, certfile: 'c.pem', keyfile: 'k.pem', certReqs: 'optional' }), /--cert-reqs optional needs --ca-certs/);
   assert.throws(() => tlsFiles({ ...none, certfile: 'c.pem', keyfile: 'k.pem', h2c: true }), /--h2c is cleartext HTTP\/2/);
+  assert.throws(() => tlsFiles({ ...none, certfile: 'c.pem', keyfile: 'k.pem', proxyProtocol: true }), /--proxy-protocol is not supported with --certfile yet/);
 });
 
 test('streams per HTTP/2 connection: what the child runs plus what it queues, at most 128', () => {

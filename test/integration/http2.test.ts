@@ -114,6 +114,18 @@ describe('HTTP/2', { timeout: 240_000 }, () => {
     }
   });
 
+  test('103 Early Hints over HTTP/2: an informational HEADERS frame before the final response (curl -v)', async () => {
+    const hinted = await startServer({ args: ['--processes', '1', '--h2c', 'edge_apps.hints'] });
+    try {
+      const { stderr } = await run('curl', ['-sS', '-v', '--max-time', '10', '--http2-prior-knowledge', `http://127.0.0.1:${hinted.port}/`]);
+      const statuses = stderr.split('\n').filter((l) => l.startsWith('< HTTP/2 ')).map((l) => l.trim());
+      assert.deepEqual(statuses, ['< HTTP/2 103', '< HTTP/2 200'], stderr);
+      assert.match(stderr, /< link: <\/style\.css>; rel=preload; as=style[\s\S]*< HTTP\/2 200/);
+    } finally {
+      await hinted.stop();
+    }
+  });
+
   test('Python httpx over h2 and h2c: one connection, the environ of HTTP/2', async () => {
     const script = `
 import json, sys, httpx

@@ -275,3 +275,30 @@ def thread_name(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     thread = threading.current_thread()
     return [f"{thread.name} {thread.ident}".encode()]
+
+
+def sendfile_then_replace(environ, start_response):
+    """Opens the file, then deletes it and writes another in its place before returning the wrapper."""
+    path = environ["HTTP_X_FILE"]
+    f = open(path, "rb")
+    os.unlink(path)
+    with open(path, "wb") as other:
+        other.write(b"replaced")
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](f)
+
+
+def early_hints(environ, start_response):
+    environ["wsgi.early_hints"]([("Link", "</style.css>; rel=preload; as=style"), ("Link", "</app.js>; rel=preload; as=script")])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hinted"]
+
+
+def early_hints_bad(environ, start_response):
+    try:
+        environ["wsgi.early_hints"]([("Bad Name", "x")])
+        outcome = b"accepted"
+    except ValueError:
+        outcome = b"ValueError"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [outcome]

@@ -10,7 +10,7 @@
  */
 import type { FrontResponse } from '../front.js';
 import { reasonPhrase } from '../front.js';
-import { buildHead, type HeadRequest } from './response-head.js';
+import { buildEarlyHints, buildHead, type HeadRequest } from './response-head.js';
 
 export type WriteCallback = (err?: Error | null) => void;
 
@@ -136,6 +136,15 @@ export class H1Response implements FrontResponse {
     if (this.headersSent || this.#sent100) return;
     this.#sent100 = true;
     this.#out(CONTINUE, undefined);
+  }
+
+  writeEarlyHints(hints: Record<string, string | string[]>, callback?: () => void): void {
+    if (this.headersSent || this.#ended || this.destroyed || this.#req.http10) {
+      if (callback) process.nextTick(callback);
+      return;
+    }
+    const text = buildEarlyHints(hints);
+    this.#out(text, callback);
   }
 
   destroy(): this {

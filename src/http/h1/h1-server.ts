@@ -15,6 +15,7 @@ import net from 'node:net';
 import type { Front, FrontHandlers } from '../front.js';
 import type { FrontOptions } from '../http-front.js';
 import type { H2Sessions } from '../h2/h2-front.js';
+import { acceptProxied } from '../proxy-protocol.js';
 import { H1Connection, type ConnectionContext } from './h1-connection.js';
 
 /** Node's margin past the advertised keep-alive timeout. */
@@ -77,9 +78,11 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
   // --h2c: a connection that opens with the HTTP/2 preface goes to the HTTP/2 front instead.
   const h2c = opts.h2c;
   // allowHalfOpen: a client that ends its side after sending still gets its answers.
+  const onConnection = h2c === undefined ? (socket: net.Socket) => void engine.adopt(socket) : (socket: net.Socket) => sniffPreface(socket, engine, h2c, opts.headersTimeoutMs || 30_000);
+  // --proxy-protocol: the PROXY header comes off the socket before HTTP/1.1 or the HTTP/2 preface is looked at.
   const server = net.createServer(
     { allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive },
-    h2c === undefined ? (socket) => void engine.adopt(socket) : (socket) => sniffPreface(socket, engine, h2c, opts.headersTimeoutMs || 30_000),
+    opts.proxyProtocol ? acceptProxied(opts.proxyProtocol, onConnection) : onConnection,
   );
   server.once('close', () => engine.stop());
   const front: Front = {

@@ -114,3 +114,17 @@ export function buildHead(status: number, reason: string, headers: readonly stri
   text += last ? 'Connection: close\r\n' : appKeepAlive ? 'Connection: keep-alive\r\n' : `Connection: keep-alive\r\n${keepAliveHeader}`;
   return { text: `${text}${framing}\r\n`, hasBody, chunked, last };
 }
+
+/** `HTTP/1.1 103 Early Hints` with `hints`; throws ResponseHeadError, as buildHead does, on a name or value node would refuse. */
+export function buildEarlyHints(hints: Record<string, string | string[]>): string {
+  let text = 'HTTP/1.1 103 Early Hints\r\n';
+  for (const name of Object.keys(hints)) {
+    if (!TOKEN.test(name)) throw new ResponseHeadError('ERR_INVALID_HTTP_TOKEN', `Header name must be a valid HTTP token ["${name}"]`);
+    const value = hints[name]!;
+    for (const v of typeof value === 'string' ? [value] : value) {
+      if (typeof v !== 'string' || INVALID_FIELD_CHAR.test(v)) throw new ResponseHeadError('ERR_INVALID_CHAR', `Invalid character in header content ["${name}"]`);
+      text += `${name}: ${v}\r\n`;
+    }
+  }
+  return `${text}\r\n`;
+}

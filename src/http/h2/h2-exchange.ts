@@ -136,6 +136,15 @@ export class H2Response implements FrontResponse {
     return this.#ended && this.#stream.writableFinished;
   }
 
+  /** A 103 before the final headers: HTTP/2 sends informational responses as extra HEADERS frames on the stream. */
+  writeEarlyHints(hints: Record<string, string | string[]>, callback?: () => void): void {
+    if (this.headersSent || this.#stream.destroyed) return;
+    const headers: http2.OutgoingHttpHeaders = { ':status': 103 };
+    for (const [name, value] of Object.entries(hints)) headers[name.toLowerCase()] = value;
+    this.#stream.additionalHeaders(headers);
+    callback?.();
+  }
+
   writeHead(statusCode: number, _reason: string, headers: string[]): this {
     if (this.headersSent) throw new Error('the response head was sent already');
     if (this.#stream.destroyed) {
