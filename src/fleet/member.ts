@@ -31,6 +31,8 @@ export interface FleetMemberOptions {
   node: string;
   /** TTL for the registry bucket if this member creates it, seconds. */
   ttlSeconds: number;
+  /** Copies of the registry bucket in a NATS cluster, if this member creates it. */
+  replicas?: number;
   source: FleetNodeSource;
   log: (line: string) => void;
 }
@@ -153,7 +155,7 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
         },
         register: () => {
           const c = nc!;
-          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000)
+          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000, opts.replicas ?? 1)
             .then(async (r) => {
               if (nc !== c) return;
               kv = r.kv;

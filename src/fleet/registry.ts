@@ -9,15 +9,15 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeReport, registryBucket, type NodeReport } from '../../protocol/fleet-messages.js';
 
-/** Opens the fleet's bucket, creating it with this TTL if it does not exist yet. */
-export async function openOrCreateRegistry(nc: NatsConnection, fleet: string, ttlMs: number): Promise<{ kv: KV; ttlMs: number }> {
+/** Opens the fleet's bucket, creating it with this TTL and this many replicas if it does not exist yet. */
+export async function openOrCreateRegistry(nc: NatsConnection, fleet: string, ttlMs: number, replicas = 1): Promise<{ kv: KV; ttlMs: number }> {
   const kvm = new Kvm(nc);
   let kv: KV;
   try {
     kv = await kvm.open(registryBucket(fleet));
     await kv.status();
   } catch {
-    kv = await kvm.create(registryBucket(fleet), { ttl: ttlMs, history: 1, description: `spawning fleet ${fleet}: one entry per controller` });
+    kv = await kvm.create(registryBucket(fleet), { ttl: ttlMs, history: 1, replicas, description: `spawning fleet ${fleet}: one entry per controller` });
   }
   const status = await kv.status();
   // The bucket's own TTL wins: it was fixed by whoever created it.

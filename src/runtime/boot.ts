@@ -171,7 +171,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       if (status) followHealth(actor, status, store);
       if (settings.nats.length === 0) return;
       const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
-      member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
+      member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, replicas: settings.fleetReplicas, source, log });
     },
     processes: fronts,
     deadmanTimeout: settings.deadmanTimeout,
