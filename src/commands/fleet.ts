@@ -210,7 +210,7 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
   const reloadOne = async (node: string): Promise<{ ok: true; generation: number; note?: string } | { ok: false; error: string }> => {
     let reply: FleetReply;
     try {
-      reply = await request(nc, settings.fleet, node, { t: 'reload' }, timeoutMs);
+      reply = await request(nc, settings.fleet, node, { t: 'reload', expiresAt: Date.now() + timeoutMs }, timeoutMs);
     } catch (err) {
       const error = (err as Error).message;
       if (/no controller named/.test(error)) return { ok: false, error };

@@ -16,7 +16,11 @@ export async function openOrCreateRegistry(nc: NatsConnection, fleet: string, tt
   try {
     kv = await kvm.open(registryBucket(fleet));
     await kv.status();
-  } catch {
+  } catch (err) {
+    // Only a bucket that does not exist is created: a timeout while the cluster
+    // elects a leader is not a missing bucket (and creating it then could race
+    // the real one with other settings).
+    if (!/stream not found|not found/i.test(String((err as Error).message))) throw err;
     kv = await kvm.create(registryBucket(fleet), { ttl: ttlMs, history: 1, replicas, description: `spawning fleet ${fleet}: one entry per controller` });
   }
   const status = await kv.status();
