@@ -58,6 +58,8 @@ export async function fleetCommand(argv: readonly string[], io: FleetIo): Promis
 
 /** How long a registry read keeps retrying while the cluster elects a new leader or the client reconnects. */
 const READ_RETRY_MS = 20_000;
+/** Each JetStream request of a registry read: short, since a lost one is retried. */
+const READ_TRY_MS = 2_000;
 /** How long the reload report waits for a host still reloading, and how long each host gets to answer `report`. */
 const SETTLE_MS = 15_000;
 const REPORT_TIMEOUT_MS = 2_000;
@@ -78,8 +80,8 @@ async function retrying<T>(deadlineMs: number, fn: () => Promise<T>): Promise<T>
 async function members(nc: NatsConnection, fleet: string): Promise<NodeReport[]> {
   try {
     return await retrying(READ_RETRY_MS, async () => {
-      const kv = await openRegistry(nc, fleet);
-      return kv ? readRegistry(nc, kv, fleet) : [];
+      const kv = await openRegistry(nc, fleet, READ_TRY_MS);
+      return kv ? readRegistry(nc, kv, fleet, READ_TRY_MS) : [];
     });
   } catch (err) {
     throw new FleetError(`cannot read fleet '${fleet}': ${describeNatsError(err)} (is JetStream enabled on the NATS server?)`);

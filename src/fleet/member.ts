@@ -24,6 +24,11 @@ import { openOrCreateRegistry, readRegistry } from './registry.js';
 
 /** KV operations must not hang a heartbeat or a stop: NATS may be gone. */
 const KV_TIMEOUT_MS = 3000;
+/**
+ * Each JetStream request of a registration: a request lost while the cluster
+ * elects a leader costs this long before the next try (backoff from 250 ms).
+ */
+const REGISTER_TRY_MS = 2000;
 /** How long the status page waits for a fresh registry read before it shows the last one. */
 const VIEW_WAIT_MS = 300;
 
@@ -162,7 +167,7 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
         },
         register: () => {
           const c = nc!;
-          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000, opts.replicas ?? 1)
+          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000, opts.replicas ?? 1, REGISTER_TRY_MS)
             .then(async (r) => {
               if (nc !== c) return;
               kv = r.kv;

@@ -24,7 +24,8 @@ import { REPO_ROOT } from '../helpers/repo.js';
 import { waitFor } from '../helpers/wait.js';
 
 const LAB = path.join(REPO_ROOT, 'scripts', 'fleet-lab');
-const TTL_SECONDS = 6;
+// Longer than a JetStream leader election (4–9 s in nats-server 2.9) plus a heartbeat: entries outlive the election.
+const TTL_SECONDS = 10;
 const HOSTS = ['h1', 'h2', 'h3'];
 const ENV = { ...process.env, FLEET_LAB_PREFIX: 'sfltest', FLEET_LAB_NET: '10.217.94', FLEET_LAB_TTL: String(TTL_SECONDS) };
 
@@ -103,6 +104,13 @@ describe('a fleet in network namespaces under NATS faults', { skip: skip ?? fals
   let version = 1;
 
   before(async () => {
+    // Interrupted (Ctrl-C, the runner's timeout), the after() hook does not run: the namespaces must still go.
+    const teardown = (signal: NodeJS.Signals): void => {
+      spawnSync(LAB, ['stop'], { env: ENV, stdio: 'ignore' });
+      process.kill(process.pid, signal);
+    };
+    process.once('SIGINT', teardown);
+    process.once('SIGTERM', teardown);
     await labOk('start');
   });
 
@@ -137,22 +145,25 @@ describe('a fleet in network namespaces under NATS faults', { skip: skip ?? fals
     // `fleet status` right again within the TTL: every host listed, serving, with its own generation.
     const own = new Map<string, number>();
     const seen: string[] = [];
+    let rightAt = 0;
     await waitFor(
       async () => {
         const t0 = Date.now();
         const reg = await registry();
         for (const h of HOSTS) own.set(h, await ownGeneration(h));
         seen.push(`+${t0 - healedAt} ms (read in ${Date.now() - t0} ms): ${reg.map((r) => `${r.node} ${r.state} ${r.generation}/${own.get(r.node)}`).join(', ')}`);
+        rightAt = t0;
         return reg.length === HOSTS.length && reg.every((r) => r.state === 'serving' && r.generation === own.get(r.node));
       },
       `${fault}: fleet status agreeing with every host after the heal`,
       (TTL_SECONDS + 10) * 1000,
       200,
     );
-    const rightAfter = Date.now() - healedAt;
+    // From the heal to the start of the first read that was right: a CLI's own start-up on a busy machine is not the fleet's.
+    const rightAfter = rightAt - healedAt;
     process.stderr.write(`fleet-lab test: ${fault}: reload exit ${reload.code}; fleet status right ${rightAfter} ms after the heal (TTL ${TTL_SECONDS} s); ` +
-      `requests ${Object.values(reports).map((r) => r.ok).join('/')}, failed 0\n`);
-    assert.ok(rightAfter <= TTL_SECONDS * 1000 + 2000, `${fault}: fleet status was right only ${rightAfter} ms after the heal:\n${seen.join('\n')}`);
+      `requests ${Object.values(reports).map((r) => r.ok).join('/')}, failed 0\n${seen.map((l) => `  ${l}\n`).join('')}`);
+    assert.ok(rightAfter <= TTL_SECONDS * 1000, `${fault}: fleet status was right only ${rightAfter} ms after the heal:\n${seen.join('\n')}`);
 
     // No host half-reloaded: each serves the generation it had or exactly one more.
     for (const h of HOSTS) assert.ok([before.get(h)!, before.get(h)! + 1].includes(own.get(h)!), `${fault}: ${h} went from ${before.get(h)} to ${own.get(h)}`);
