@@ -10,6 +10,9 @@
  *                             ▲                              │ RECONNECTED               ▼
  *                             └──── CLOSED (client gave up) ─┴──────────── online.reconnecting
  *
+ *   Heartbeats failing RECONNECT_AFTER_FAILURES times in a row force a
+ *   reconnect (forceReconnect), which the client reports as DISCONNECTED.
+ *
  *   STOP: from online (connected) through leaving (the entry is deleted) to
  *   stopped; from anywhere else straight to stopped. The connection is closed
  *   once, on entering stopped.
@@ -25,6 +28,13 @@ import { assign, setup } from 'xstate';
 import { backoff } from './backoff.js';
 
 export const RETRY_BASE_MS = 250;
+/**
+ * Heartbeats failed in a row before the connection is made anew. A silent
+ * partition (packets dropped, no reset) leaves a connection that looks alive
+ * for minutes, and after the heal TCP's back-off can hold it quiet for as
+ * long again: a fresh connection is back within a second of the heal.
+ */
+export const RECONNECT_AFTER_FAILURES = 2;
 export const RETRY_MAX_MS = 10_000;
 
 export interface FleetMemberContext {
@@ -70,6 +80,8 @@ export interface FleetMemberActionParams {
   unregister: undefined;
   startHeartbeat: undefined;
   stopHeartbeat: undefined;
+  /** Drop the connection and reconnect (the client reports DISCONNECTED, then RECONNECTED once a server answers). */
+  forceReconnect: undefined;
   /** Send RETRY_DUE after delayMs. */
   scheduleRetry: { delayMs: number };
   cancelRetry: undefined;
@@ -89,6 +101,7 @@ export const FLEET_MEMBER_ACTIONS: readonly FleetMemberAction[] = [
   'unregister',
   'startHeartbeat',
   'stopHeartbeat',
+  'forceReconnect',
   'scheduleRetry',
   'cancelRetry',
   'report',
@@ -118,6 +131,7 @@ export const fleetMemberMachine = setup({
     unregister: () => {},
     startHeartbeat: () => {},
     stopHeartbeat: () => {},
+    forceReconnect: () => {},
     scheduleRetry: (_, _params: FleetMemberActionParams['scheduleRetry']) => {},
     cancelRetry: () => {},
     report: (_, _params: Report) => {},
@@ -196,6 +210,7 @@ export const fleetMemberMachine = setup({
             HEARTBEAT_FAILED: [
               // Logged when it starts failing, not on every beat.
               { guard: ({ context }) => context.heartbeatFailures === 0, actions: ['recordError', { type: 'report', params: failed('heartbeat-failing') }, 'countHeartbeatFailure'] },
+              { guard: ({ context }) => context.heartbeatFailures === RECONNECT_AFTER_FAILURES - 1, actions: ['recordError', 'countHeartbeatFailure', 'forceReconnect'] },
               { actions: ['recordError', 'countHeartbeatFailure'] },
             ],
           },

@@ -71,7 +71,10 @@ export type FleetEvent = EventBase &
     | { t: 'draining'; graceMs: number }
   );
 
-export type FleetCommand = { t: 'reload' } | { t: 'drain'; graceMs: number } | { t: 'report' };
+export type FleetCommand =
+  /** expiresAt (ms since the epoch): when the requester stops waiting; a host that receives it later refuses. */
+  | { t: 'reload'; expiresAt?: number }
+  | { t: 'drain'; graceMs: number } | { t: 'report' };
 
 export type FleetReply =
   | { t: 'reloaded'; generation: number }

@@ -3,14 +3,15 @@
  * connects once (no retry loop: a command should fail fast and say why),
  * reads the registry or sends requests, and exits 0 or with FLEET_ERROR.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createActor } from 'xstate';
-import { fleetRolloutMachine, untouched } from '../../machines/fleet-rollout.js';
+import { fleetRolloutMachine, untouched, type NodeOutcome } from '../../machines/fleet-rollout.js';
 import { decodeReply, encodeFleet, subjects, type FleetCommand, type FleetReply, type NodeReport } from '../../protocol/fleet-messages.js';
 import { resolveArgs } from '../config/layers.js';
 import { SETTINGS, type Settings } from '../config/settings.js';
 import { ConfigError, FleetError } from '../errors.js';
-import { connectOnce, describeNatsError } from '../fleet/connection.js';
+import { connectOnce, describeNatsError, isTransientNatsError } from '../fleet/connection.js';
 import { openRegistry, readRegistry } from '../fleet/registry.js';
 
 export interface FleetIo {
@@ -56,11 +57,36 @@ export async function fleetCommand(argv: readonly string[], io: FleetIo): Promis
   }
 }
 
+/** How long a registry read keeps retrying while the cluster elects a new leader or the client reconnects. */
+const READ_RETRY_MS = 20_000;
+/** Each JetStream request of a registry read: short, since a lost one is retried. */
+const READ_TRY_MS = 2_000;
+/** How long the reload report waits for a host still reloading, and how long each host gets to answer `report`. */
+const SETTLE_MS = 15_000;
+const REPORT_TIMEOUT_MS = 2_000;
+
+/** Retries what failed for a reason that passes by itself (isTransientNatsError) until the deadline. */
+async function retrying<T>(deadlineMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() >= deadline || !isTransientNatsError(err)) throw err;
+      await sleep(Math.min(1000, 100 * 2 ** attempt));
+    }
+  }
+}
+
 async function members(nc: NatsConnection, fleet: string): Promise<NodeReport[]> {
-  const kv = await openRegistry(nc, fleet).catch((err: unknown) => {
+  try {
+    return await retrying(READ_RETRY_MS, async () => {
+      const kv = await openRegistry(nc, fleet, READ_TRY_MS);
+      return kv ? readRegistry(nc, kv, fleet, READ_TRY_MS) : [];
+    });
+  } catch (err) {
     throw new FleetError(`cannot read fleet '${fleet}': ${describeNatsError(err)} (is JetStream enabled on the NATS server?)`);
-  });
-  return kv ? readRegistry(nc, kv, fleet) : [];
+  }
 }
 
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)}M`;
@@ -121,6 +147,52 @@ async function request(nc: NatsConnection, fleet: string, node: string, command:
   }
 }
 
+/** What a host says of itself now (`report`), or null when it does not answer. */
+async function askReport(nc: NatsConnection, fleet: string, node: string, timeoutMs = REPORT_TIMEOUT_MS): Promise<NodeReport | null> {
+  try {
+    const reply = await request(nc, fleet, node, { t: 'report' }, timeoutMs);
+    return reply.t === 'report' ? reply.report : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The host's own word once it is not reloading any more: a reload asked of it
+ * runs to its end (new generation serving, or the old one kept) whatever
+ * happens to the request's answer. Null if it does not answer before the deadline.
+ */
+async function settled(nc: NatsConnection, fleet: string, node: string, deadlineMs: number): Promise<NodeReport | null> {
+  const deadline = Date.now() + deadlineMs;
+  let last: NodeReport | null = null;
+  while (Date.now() < deadline) {
+    const r = await askReport(nc, fleet, node, Math.min(REPORT_TIMEOUT_MS, Math.max(1, deadline - Date.now())));
+    if (r) {
+      last = r;
+      if (r.state !== 'reloading' && r.state !== 'starting') return r;
+    }
+    await sleep(250);
+  }
+  return last && last.state !== 'reloading' ? last : null;
+}
+
+/** One line per host after a rollout that stopped: the generation each serves, and why. */
+export function rolloutReport(
+  nodes: readonly string[],
+  before: ReadonlyMap<string, number>,
+  outcomes: readonly NodeOutcome[],
+  now: ReadonlyMap<string, NodeReport | null>,
+): string[] {
+  return nodes.map((node) => {
+    const outcome = outcomes.find((o) => o.node === node);
+    const was = before.get(node);
+    const r = now.get(node) ?? null;
+    const generation = r ? `generation ${r.generation}` : `generation unknown (unreachable; ${was ?? '?'} before the rollout)`;
+    const why = !outcome ? 'not asked' : outcome.ok ? `reloaded from ${was ?? '?'}` : `failed: ${outcome.error}`;
+    return `${node}: ${generation}${r && r.state !== 'serving' ? `, ${r.state}` : ''} (${why})`;
+  });
+}
+
 async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Promise<number> {
   const all = await members(nc, settings.fleet);
   const skipped = all.filter((r) => r.state === 'draining' || r.state === 'stopping');
@@ -129,6 +201,32 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
   if (nodes.length === 0) throw new FleetError(`fleet '${settings.fleet}' has no members to reload`);
   const before = new Map(all.map((r) => [r.node, r.generation]));
   const timeoutMs = settings.wait * 1000;
+  const settleMs = Math.min(timeoutMs, SETTLE_MS);
+  /** Hosts that did not answer after their reload request: the report asks them once more, without waiting again. */
+  const silent = new Set<string>();
+
+  /**
+   * Asks one host to reload. Its answer can be lost while the reload itself
+   * goes on (the NATS server it came through died, a partition, a timeout):
+   * then the host's own report, once it stopped reloading, says what happened.
+   */
+  const reloadOne = async (node: string): Promise<{ ok: true; generation: number; note?: string } | { ok: false; error: string }> => {
+    let reply: FleetReply;
+    try {
+      reply = await request(nc, settings.fleet, node, { t: 'reload', expiresAt: Date.now() + timeoutMs }, timeoutMs);
+    } catch (err) {
+      const error = (err as Error).message;
+      if (/no controller named/.test(error)) return { ok: false, error };
+      const r = await settled(nc, settings.fleet, node, settleMs);
+      if (!r) silent.add(node);
+      const was = before.get(node) ?? 0;
+      if (r && r.generation > was) return { ok: true, generation: r.generation, note: `its answer was lost (${error}); it reports generation ${r.generation} serving` };
+      return { ok: false, error: r ? `${error}; it still serves generation ${r.generation}` : `${error}; it does not answer` };
+    }
+    if (reply.t === 'reloaded') return { ok: true, generation: reply.generation };
+    if (reply.t === 'reload-failed') return { ok: false, error: `the new code cannot load: ${reply.error}` };
+    return { ok: false, error: reply.t === 'error' ? reply.message : `unexpected reply '${reply.t}'` };
+  };
 
   const actor = createActor(
     fleetRolloutMachine.provide({
@@ -136,19 +234,14 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
         announceBatch: (_, { nodes: batch, index, of }) =>
           io.log(`spawning: fleet reload: batch ${index}/${of}${index === 1 && of > 1 ? ' (canary)' : ''}: ${batch.join(', ')}`),
         reloadNode: (_, { node }) => {
-          request(nc, settings.fleet, node, { t: 'reload' }, timeoutMs).then(
-            (reply) => {
-              if (reply.t === 'reloaded') {
-                io.log(`spawning: fleet reload: ${node}: generation ${reply.generation} ready (was ${before.get(node) ?? '?'})`);
-                actor.send({ type: 'NODE_RELOADED', node, generation: reply.generation });
-              } else if (reply.t === 'reload-failed') {
-                actor.send({ type: 'NODE_FAILED', node, error: `the new code cannot load: ${reply.error}` });
-              } else {
-                actor.send({ type: 'NODE_FAILED', node, error: reply.t === 'error' ? reply.message : `unexpected reply '${reply.t}'` });
-              }
-            },
-            (err: Error) => actor.send({ type: 'NODE_FAILED', node, error: err.message }),
-          );
+          void reloadOne(node).then((outcome) => {
+            if (outcome.ok) {
+              io.log(`spawning: fleet reload: ${node}: generation ${outcome.generation} ready (was ${before.get(node) ?? '?'})${outcome.note ? `; ${outcome.note}` : ''}`);
+              actor.send({ type: 'NODE_RELOADED', node, generation: outcome.generation });
+            } else {
+              actor.send({ type: 'NODE_FAILED', node, error: outcome.error });
+            }
+          });
         },
       },
     }),
@@ -164,9 +257,21 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
     io.log(`spawning: fleet reload: ${nodes.length} host${nodes.length === 1 ? '' : 's'} reloaded`);
     return 0;
   }
+  // Stopped: say where every host stands, from each host's own report.
+  const now = new Map(
+    await Promise.all(nodes.map(async (n) => [n, silent.has(n) ? await askReport(nc, settings.fleet, n) : await settled(nc, settings.fleet, n, settleMs)] as const)),
+  );
+  for (const line of rolloutReport(nodes, before, context.outcomes, now)) io.log(`spawning: fleet reload: ${line}`);
+  const old = (n: string): boolean => now.get(n)?.generation === before.get(n);
   const kept = [...untouched(context), ...failures.map((f) => f.node)];
+  const keep = kept.filter(old);
+  const unknown = kept.filter((n) => !now.get(n));
+  const moved = kept.filter((n) => now.get(n) && !old(n));
   throw new FleetError(
-    `fleet reload stopped at ${failures.map((f) => `${f.node}: ${f.error}`).join('; ')}; ${kept.join(', ')} keep${kept.length === 1 ? 's' : ''} the old code`,
+    `fleet reload stopped at ${failures.map((f) => `${f.node}: ${f.error}`).join('; ')}` +
+      (keep.length ? `; ${keep.join(', ')} keep${keep.length === 1 ? 's' : ''} the old code` : '') +
+      (moved.length ? `; ${moved.map((n) => `${n} serves generation ${now.get(n)!.generation}`).join(', ')}` : '') +
+      (unknown.length ? `; ${unknown.join(', ')} unreachable (generation unknown)` : ''),
   );
 }
 

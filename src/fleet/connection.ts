@@ -47,14 +47,28 @@ export function defaultNodeName(host = hostname()): string {
   return host.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64) || 'node';
 }
 
-/** One connection for a fleet command: fails fast with one clear line instead of retrying. */
+/**
+ * The connection of a fleet command. The first connect fails fast with one
+ * clear line; once connected, it reconnects (to any server of the cluster) for
+ * a while instead of giving up: a NATS node that dies under a `fleet reload`
+ * must not end the rollout.
+ */
 export async function connectOnce(s: NatsSettings, name: string): Promise<NatsConnection> {
   const opts = connectionOptions(s, name);
   try {
-    return await connect({ ...opts, reconnect: false, timeout: 5000 });
+    return await connect({ ...opts, reconnect: true, maxReconnectAttempts: 40, reconnectTimeWait: 250, timeout: 5000 });
   } catch (err) {
     throw new FleetError(`cannot connect to NATS at ${s.nats.join(',')}: ${describeNatsError(err)}`);
   }
+}
+
+/**
+ * NATS and JetStream errors that pass by themselves: a server of the cluster
+ * went away (the client reconnects to another), a stream's leader is being
+ * elected, a request timed out. Worth another try within a deadline.
+ */
+export function isTransientNatsError(err: unknown): boolean {
+  return /timeout|timed out|no responders|temporarily unavailable|\b503\b|disconnect|connection (closed|lost)|reconnect|no suitable peers|leader/i.test(describeNatsError(err));
 }
 
 /** NATS errors carry their reason in a cause chain; one line of it. */

@@ -24,6 +24,13 @@ import { openOrCreateRegistry, readRegistry } from './registry.js';
 
 /** KV operations must not hang a heartbeat or a stop: NATS may be gone. */
 const KV_TIMEOUT_MS = 3000;
+/**
+ * Each JetStream request of a registration: a request lost while the cluster
+ * elects a leader costs this long before the next try (backoff from 250 ms).
+ */
+const REGISTER_TRY_MS = 2000;
+/** How long the status page waits for a fresh registry read before it shows the last one. */
+const VIEW_WAIT_MS = 300;
 
 export interface FleetMemberOptions {
   nats: NatsSettings;
@@ -31,6 +38,8 @@ export interface FleetMemberOptions {
   node: string;
   /** TTL for the registry bucket if this member creates it, seconds. */
   ttlSeconds: number;
+  /** Copies of the registry bucket in a NATS cluster, if this member creates it. */
+  replicas?: number;
   source: FleetNodeSource;
   log: (line: string) => void;
 }
@@ -91,6 +100,11 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
         void write().catch(() => {}); // show 'draining' in the registry at once
         return { t: 'draining', graceMs: cmd.graceMs };
       case 'reload': {
+        // Held up by a partition and delivered once it healed: its requester gave up long ago.
+        if (cmd.expiresAt !== undefined && Date.now() > cmd.expiresAt) {
+          log(`spawning: fleet: a reload request arrived ${Date.now() - cmd.expiresAt} ms after its requester stopped waiting; not reloading`);
+          return { t: 'error', message: 'the reload request expired before it arrived' };
+        }
         const outcome = await source.reload();
         void write().catch(() => {});
         return outcome.ok ? { t: 'reloaded', generation: outcome.generation } : { t: 'reload-failed', generation: outcome.generation, error: outcome.error };
@@ -153,19 +167,23 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
         },
         register: () => {
           const c = nc!;
-          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000)
+          openOrCreateRegistry(c, fleet, opts.ttlSeconds * 1000, opts.replicas ?? 1, REGISTER_TRY_MS)
             .then(async (r) => {
               if (nc !== c) return;
               kv = r.kv;
               ttlMs = r.ttlMs;
               await write();
+              void refreshMembers();
               actor.send({ type: 'REGISTERED' });
             })
             .catch((err: unknown) => actor.send({ type: 'REGISTER_FAILED', error: describeNatsError(err) }));
         },
         heartbeat: () => {
           write().then(
-            () => actor.send({ type: 'HEARTBEAT_OK' }),
+            () => {
+              void refreshMembers();
+              actor.send({ type: 'HEARTBEAT_OK' });
+            },
             (err: unknown) => actor.send({ type: 'HEARTBEAT_FAILED', error: describeNatsError(err) }),
           );
         },
@@ -179,6 +197,10 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
           heartbeatTimer.unref();
         },
         stopHeartbeat: () => clearInterval(heartbeatTimer),
+        forceReconnect: () => {
+          log('spawning: fleet: heartbeats keep failing; reconnecting to NATS');
+          void nc?.reconnect().catch(() => {});
+        },
         scheduleRetry: (_, { delayMs }) => {
           retryTimer = setTimeout(() => actor.send({ type: 'RETRY_DUE' }), delayMs);
           retryTimer.unref();
@@ -213,6 +235,20 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
     }),
   );
 
+  let members: NodeReport[] = [];
+  let reading: Promise<void> | null = null;
+  /** Reads the registry in the background (one read at a time) for view(). */
+  function refreshMembers(): Promise<void> {
+    const c = nc;
+    const bucket = kv;
+    if (reading) return reading;
+    if (!c || !bucket) return Promise.resolve();
+    reading = withTimeout(readRegistry(c, bucket, fleet), 'registry read')
+      .then((m) => void (members = m), () => {})
+      .finally(() => void (reading = null));
+    return reading;
+  }
+
   async function watchStatus(c: NatsConnection): Promise<void> {
     void c.closed().then((err) => {
       if (nc === c) actor.send({ type: 'CLOSED', error: err ? describeNatsError(err) : null });
@@ -234,8 +270,12 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
   return {
     view: async () => {
       const s = actor.getSnapshot();
-      let members: NodeReport[] = [];
-      if (nc && kv && s.matches('online')) members = await withTimeout(readRegistry(nc, kv, fleet), 'registry read').catch(() => []);
+      // The page answers from what the last read found: a partition can leave
+      // the connection looking alive while every read waits for its timeout.
+      if (s.matches('online')) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([refreshMembers(), new Promise<void>((r) => (timer = setTimeout(r, VIEW_WAIT_MS)))]).finally(() => clearTimeout(timer));
+      } else members = [];
       return { fleet, node, membership: membershipName(s.value), lastError: s.context.lastError, members };
     },
     stop: async () => {

@@ -4,30 +4,39 @@
  * makes a vanished host drop out: members rewrite their entry every third of
  * it, and the server removes entries older than it.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeReport, registryBucket, type NodeReport } from '../../protocol/fleet-messages.js';
 
-/** Opens the fleet's bucket, creating it with this TTL if it does not exist yet. */
-export async function openOrCreateRegistry(nc: NatsConnection, fleet: string, ttlMs: number): Promise<{ kv: KV; ttlMs: number }> {
-  const kvm = new Kvm(nc);
+/** Opens the fleet's bucket, creating it with this TTL and this many replicas if it does not exist yet. */
+export async function openOrCreateRegistry(nc: NatsConnection, fleet: string, ttlMs: number, replicas = 1, apiTimeoutMs?: number): Promise<{ kv: KV; ttlMs: number }> {
+  const kvm = new Kvm(apiTimeoutMs ? jetstream(nc, { timeout: apiTimeoutMs }) : nc);
   let kv: KV;
   try {
     kv = await kvm.open(registryBucket(fleet));
     await kv.status();
-  } catch {
-    kv = await kvm.create(registryBucket(fleet), { ttl: ttlMs, history: 1, description: `spawning fleet ${fleet}: one entry per controller` });
+  } catch (err) {
+    // Only a bucket that does not exist is created: a timeout while the cluster
+    // elects a leader is not a missing bucket (and creating it then could race
+    // the real one with other settings).
+    if (!/stream not found|not found/i.test(String((err as Error).message))) throw err;
+    kv = await kvm.create(registryBucket(fleet), { ttl: ttlMs, history: 1, replicas, description: `spawning fleet ${fleet}: one entry per controller` });
   }
   const status = await kv.status();
   // The bucket's own TTL wins: it was fixed by whoever created it.
   return { kv, ttlMs: status.ttl > 0 ? status.ttl : ttlMs };
 }
 
-/** Opens the fleet's bucket for reading; null when no member ever created it. */
-export async function openRegistry(nc: NatsConnection, fleet: string): Promise<KV | null> {
+/**
+ * Opens the fleet's bucket for reading; null when no member ever created it.
+ * `apiTimeoutMs` bounds each JetStream request (default: the connection's
+ * timeout): a command that retries prefers short tries, since a request lost
+ * while the cluster elects a leader otherwise costs the whole timeout.
+ */
+export async function openRegistry(nc: NatsConnection, fleet: string, apiTimeoutMs?: number): Promise<KV | null> {
   try {
-    const kv = await new Kvm(nc).open(registryBucket(fleet));
+    const kv = await new Kvm(apiTimeoutMs ? jetstream(nc, { timeout: apiTimeoutMs }) : nc).open(registryBucket(fleet));
     await kv.status();
     return kv;
   } catch (err) {
@@ -43,10 +52,10 @@ export async function openRegistry(nc: NatsConnection, fleet: string): Promise<K
  * by TTL in between leaves it waiting for ever (nats-io/nats-server#3481);
  * with a 2 s TTL the CLI hung until killed.
  */
-async function registryKeys(nc: NatsConnection, fleet: string): Promise<string[]> {
+async function registryKeys(nc: NatsConnection, fleet: string, apiTimeoutMs?: number): Promise<string[]> {
   const bucket = registryBucket(fleet);
   const prefix = `$KV.${bucket}.`;
-  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const jsm = await jetstreamManager(nc, { checkAPI: false, ...(apiTimeoutMs ? { timeout: apiTimeoutMs } : {}) });
   const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
   return Object.keys(info.state.subjects ?? {})
     .map((subject) => subject.slice(prefix.length))
@@ -54,9 +63,9 @@ async function registryKeys(nc: NatsConnection, fleet: string): Promise<string[]
 }
 
 /** Every live entry, sorted by node name; entries that cannot be read, or were deleted or expired meanwhile, are skipped. */
-export async function readRegistry(nc: NatsConnection, kv: KV, fleet: string): Promise<NodeReport[]> {
+export async function readRegistry(nc: NatsConnection, kv: KV, fleet: string, apiTimeoutMs?: number): Promise<NodeReport[]> {
   const reports: NodeReport[] = [];
-  for (const k of await registryKeys(nc, fleet)) {
+  for (const k of await registryKeys(nc, fleet, apiTimeoutMs)) {
     const entry = await kv.get(k);
     if (!entry || entry.operation !== 'PUT' || entry.value.length === 0) continue;
     try {

@@ -258,7 +258,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
       if (!fleet) return;
       const [, { startFleetMember }, { controllerNodeSource }] = fleet;
       const source = controllerNodeSource({ actor, lifecycle, store, version: version(), url: socket.url, log, onDrain: () => status?.drainHost() });
-      member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, source, log });
+      member = startFleetMember({ nats: settings, fleet: settings.fleet, node: nodeName, ttlSeconds: settings.fleetTtl, replicas: settings.fleetReplicas, source, log });
     },
     processes: fronts,
     deadmanTimeout: settings.deadmanTimeout,

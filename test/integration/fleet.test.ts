@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { decodeEvent, subjects, type FleetEvent, type NodeReport } from '../../protocol/fleet-messages.js';
+import { decodeEvent, decodeReply, encodeFleet, subjects, type FleetEvent, type NodeReport } from '../../protocol/fleet-messages.js';
 import { openRegistry, readRegistry } from '../../src/fleet/registry.js';
 import { startLoad, stopAllLoads } from '../helpers/load.js';
 import { disposeAllNats, startNats, type NatsServer } from '../helpers/nats.js';
@@ -122,6 +122,15 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
     assert.deepEqual(page.fleet.members.map((m) => m.node), NODES);
   });
 
+  test('a reload request that arrives after its requester stopped waiting is refused', async () => {
+    // What a partition does to a request: it is delivered once the link heals, long after the CLI gave up.
+    const stale = await watcher.request(subjects.command(FLEET, 'alpha'), encodeFleet({ t: 'reload', expiresAt: Date.now() - 5000 }), { timeout: 10_000 });
+    assert.deepEqual(decodeReply(stale.data), { t: 'error', message: 'the reload request expired before it arrived' });
+    await hosts.get('alpha')!.server.waitForStderr(/a reload request arrived \d+ ms after its requester stopped waiting; not reloading/);
+    assert.doesNotMatch(hosts.get('alpha')!.server.stderr(), /fleet: reload requested/);
+    assert.equal((await registry()).find((r) => r.node === 'alpha')?.generation, 1);
+  });
+
   test('requests/s in the registry follows the load', async () => {
     const load = startLoad(hosts.get('bravo')!.server.port, '/', 4);
     try {
@@ -167,7 +176,11 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
     const error = result.stderr.trim().split('\n').at(-1)!;
     assert.match(error, /^spawning: error: fleet reload stopped at bravo: the new code cannot load: .*canary: this build is broken/);
     assert.match(error, /charlie, bravo keep the old code \[SPAWNING_ERR_FLEET\]$/);
-    assert.doesNotMatch(result.stderr, /charlie: generation/);
+    assert.doesNotMatch(result.stderr, /charlie: generation \d+ ready/);
+    // Then one line per host, from each host's own report.
+    assert.match(result.stderr, /^spawning: fleet reload: alpha: generation 3 \(reloaded from 2\)$/m);
+    assert.match(result.stderr, /^spawning: fleet reload: bravo: generation 2 \(failed: the new code cannot load: .*canary: this build is broken/m);
+    assert.match(result.stderr, /^spawning: fleet reload: charlie: generation 2 \(not asked\)$/m);
     assert.equal((await get(hosts.get('alpha')!.server.port)).body, 'v3');
     assert.equal((await get(hosts.get('bravo')!.server.port)).body, 'v2');
     assert.equal((await get(hosts.get('charlie')!.server.port)).body, 'v2');

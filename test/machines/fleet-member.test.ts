@@ -9,6 +9,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import {
   FLEET_MEMBER_ACTIONS,
+  RECONNECT_AFTER_FAILURES,
   RETRY_MAX_MS,
   fleetMemberMachine,
   retryDelay,
@@ -42,6 +43,7 @@ interface Effects {
   closes: number;
   commandSubscriptions: number;
   heartbeatTimer: boolean;
+  forcedReconnects: number;
   retryTimer: boolean;
   delays: number[];
   writes: Array<'register' | 'heartbeat' | 'unregister'>;
@@ -55,6 +57,7 @@ function replay(events: readonly FleetMemberEvent[]): { fx: Effects; snapshot: S
     closes: 0,
     commandSubscriptions: 0,
     heartbeatTimer: false,
+    forcedReconnects: 0,
     retryTimer: false,
     delays: [],
     writes: [],
@@ -89,6 +92,10 @@ function replay(events: readonly FleetMemberEvent[]): { fx: Effects; snapshot: S
         },
         stopHeartbeat: () => {
           fx.heartbeatTimer = false;
+        },
+        forceReconnect: () => {
+          assert.equal(fx.connection, 'open', 'a reconnect forced without a connection');
+          fx.forcedReconnects++;
         },
         scheduleRetry: (_, { delayMs }) => {
           assert.ok(!fx.retryTimer, 'two retry timers');
@@ -210,6 +217,22 @@ describe('fleet member machine (event sequences)', () => {
       { type: 'HEARTBEAT_OK' },
     ]);
     assert.deepEqual(fx.reports.map((r) => r.what), ['joined', 'heartbeat-failing', 'heartbeat-recovered']);
+  });
+
+  it('forces one reconnect when heartbeats keep failing (a silent partition), then re-registers', () => {
+    const failing: FleetMemberEvent[] = Array.from({ length: RECONNECT_AFTER_FAILURES + 2 }, () => ({ type: 'HEARTBEAT_FAILED', error: 'registry write timed out' }));
+    const { fx, snapshot } = replay([
+      { type: 'START' },
+      { type: 'CONNECTED' },
+      { type: 'REGISTERED' },
+      ...failing.slice(0, RECONNECT_AFTER_FAILURES - 1),
+    ]);
+    assert.equal(fx.forcedReconnects, 0, 'one failed heartbeat is not a dead connection');
+    assert.ok(snapshot.matches({ online: 'joined' }));
+    const after = replay([{ type: 'START' }, { type: 'CONNECTED' }, { type: 'REGISTERED' }, ...failing, { type: 'DISCONNECTED' }, { type: 'RECONNECTED' }, { type: 'REGISTERED' }]);
+    assert.equal(after.fx.forcedReconnects, 1, 'forced once per failing streak');
+    assert.deepEqual(after.fx.writes, ['register', 'register']);
+    assert.ok(after.snapshot.matches({ online: 'joined' }));
   });
 
   it('a connection the client gave up on is closed and made anew', () => {
