@@ -7,6 +7,8 @@
  */
 import fs from 'node:fs';
 import { compileAccessLogFormat, type AccessRecord } from './access-log-format.js';
+import type { Exchange } from './exchange.js';
+import type { FrontRequest, FrontResponse } from './front.js';
 
 // Callers build records for AccessLog.write; they need not know the formats module defines them.
 export type { AccessRecord };
@@ -27,6 +29,25 @@ function apacheTime(date: Date): string {
 }
 
 const quoted = (s: string | undefined): string => (s === undefined || s === '' ? '"-"' : JSON.stringify(s));
+
+/** The access-log record of an answered request; `ex` when it reached the relay's exchange (not for a 413/503 answered before). */
+export function accessRecord(req: FrontRequest, res: FrontResponse, bytes: number, startedAt: number, ex?: Exchange): AccessRecord {
+  return {
+    // The client as the app saw it (a trusted proxy's X-Forwarded-For applied).
+    remoteAddr: ex?.environ.REMOTE_ADDR ?? req.socket.remoteAddress ?? '',
+    method: req.method ?? '',
+    url: req.url ?? '',
+    httpVersion: req.httpVersion,
+    status: res.statusCode,
+    bytes,
+    referer: req.headers.referer,
+    userAgent: req.headers['user-agent'],
+    seconds: (performance.now() - startedAt) / 1000,
+    requestHeaders: req.headers,
+    responseHeaders: ex?.responseHeaders,
+    environ: ex?.environ,
+  };
+}
 
 export function formatAccessLine(r: AccessRecord, time: string): string {
   return (

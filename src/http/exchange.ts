@@ -40,6 +40,8 @@ export interface Exchange {
 
 export const PLAIN = 'text/plain; charset=utf-8';
 export const tooLarge = (max: number): string => `Payload Too Large: the body exceeds ${max} bytes`;
+/** A declared Content-Length over `max` bytes (0: no limit). */
+export const declaredOver = (environ: Environ, max: number): boolean => max > 0 && environ.CONTENT_LENGTH !== undefined && Number(environ.CONTENT_LENGTH) > max;
 
 /** An answer of the relay's own (413, 502, 503…); destroys a response whose head already left. */
 export function answer(res: FrontResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
@@ -51,4 +53,16 @@ export function answer(res: FrontResponse, status: number, message: string, clos
   if (close) res.shouldKeepAlive = false;
   res.writeHead(status, reasonPhrase(status), ['Content-Type', PLAIN, 'Content-Length', String(body.length), ...extra]);
   res.end(body);
+}
+
+/** A flat header list as the object writeEarlyHints takes (a repeated name becomes a list). */
+export function hintsOf(headers: HeaderList): Record<string, string | string[]> {
+  const hints: Record<string, string | string[]> = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    const value = headers[i + 1]!;
+    const prev = hints[name];
+    hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return hints;
 }

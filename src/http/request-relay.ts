@@ -10,41 +10,16 @@
  * (admission.ts); a request that runs past --timeout is answered 504 and
  * reported, so its worker can be replaced.
  */
-import fs from 'node:fs';
 import { INITIAL_WINDOW, WorkerTag, type Environ, type HeaderList, type ResponseFrame } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
-import type { AccessLog } from './access-log.js';
+import { accessRecord, type AccessLog } from './access-log.js';
 import { Admission, type AdmissionCounters, type Release } from './admission.js';
 import { buildEnviron, type ServerIdentity } from './environ.js';
-import { answer, tooLarge, type Exchange } from './exchange.js';
+import { answer, declaredOver, hintsOf, tooLarge, type Exchange } from './exchange.js';
 import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
-import { sendStream } from './send-stream.js';
-import type { RequestOutcome, RequestSpan, RequestTracer } from './tracing.js';
+import { outcomeOf, unserved, type RequestTracer } from './tracing.js';
+import { fileOpened, sendWorkerFile } from './worker-file.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
-
-/** Reads of a file being sent: fewer, larger writes to the socket than the stream default of 64 KiB. */
-const FILE_CHUNK = 256 * 1024;
-const noop = (): void => {};
-
-/** The worker may close its duplicate of a file sent by FILE: we opened ours, or never will. */
-function fileOpened(worker: PythonWorker | null, workerFd: number): void {
-  if (worker !== null && !worker.exited) worker.send([WorkerTag.FILE_OPENED, workerFd]);
-}
-
-/** The outcome of a request answered without a worker (status 0: none was sent). */
-const unserved = (status: number): RequestOutcome => ({ status, bytes: 0, bodyBytes: 0, queueWaitMs: 0, workerPid: null, clientGone: false });
-
-/** A flat header list as the object writeEarlyHints takes (a repeated name becomes a list). */
-function hintsOf(headers: HeaderList): Record<string, string | string[]> {
-  const hints: Record<string, string | string[]> = {};
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!.toLowerCase();
-    const value = headers[i + 1]!;
-    const prev = hints[name];
-    hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
-  }
-  return hints;
-}
 
 export interface RelayOptions {
   identity: ServerIdentity;
@@ -135,9 +110,7 @@ export class RequestRelay implements RequestSink {
     return failed;
   }
 
-  readonly handle = (req: FrontRequest, res: FrontResponse): void => {
-    this.#handle(req, res, buildEnviron(req, this.#opts.identity));
-  };
+  readonly handle = (req: FrontRequest, res: FrontResponse): void => this.#handle(req, res, buildEnviron(req, this.#opts.identity));
 
   #handle(req: FrontRequest, res: FrontResponse, environ: Environ): void {
     const opts = this.#opts;
@@ -205,8 +178,7 @@ export class RequestRelay implements RequestSink {
   /** A declared Content-Length over --max-body-size is answered 413 before any of the body is read. */
   #rejectOversized(req: FrontRequest, res: FrontResponse, environ: Environ): boolean {
     const max = this.#opts.maxBodySize;
-    const length = environ.CONTENT_LENGTH;
-    if (max === 0 || length === undefined || Number(length) <= max) return false;
+    if (!declaredOver(environ, max)) return false;
     this.#reject(req, res, 413, tooLarge(max), true);
     return true;
   }
@@ -364,39 +336,19 @@ export class RequestRelay implements RequestSink {
     }
   }
 
-  /**
-   * Streams a file the worker holds open, paced by the client: opened here through
-   * /proc/<worker>/fd/<n>, a new open file of the same inode (its own offset, the same bytes even
-   * if the path was since replaced or deleted). The worker's duplicate closes once we have ours.
-   */
+  /** A FILE frame (worker-file.ts); the frames behind it wait until the file is sent. */
   #sendFile(ex: Exchange, workerFd: number, offset: number, length: number): void {
     const worker = ex.worker;
     if (length === 0 || worker === null) return;
     ex.backlog = [];
-    fs.open(`/proc/${worker.pid}/fd/${workerFd}`, 'r', (openErr, fd) => {
-      fileOpened(worker, workerFd);
-      if (openErr !== null || ex.answered || ex.done) {
-        if (openErr === null) fs.close(fd, noop);
-        else this.#fileFailed(ex, openErr);
-        this.#resume(ex);
-        return;
+    sendWorkerFile(ex, worker, workerFd, offset, length, (err) => {
+      if (err !== null) {
+        process.stderr.write(`spawning: file_wrapper for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${err.message}\n`);
+        ex.answered = true;
+        ex.res.destroy();
       }
-      const end = length > 0 ? offset + length - 1 : undefined;
-      const stream = fs.createReadStream('', { fd, start: offset, end, highWaterMark: FILE_CHUNK });
-      stream.on('data', (chunk) => {
-        ex.bytes += chunk.length;
-      });
-      sendStream(stream, ex.res, (err) => {
-        if (err !== null) this.#fileFailed(ex, err);
-        this.#resume(ex);
-      });
+      this.#resume(ex);
     });
-  }
-
-  #fileFailed(ex: Exchange, err: Error): void {
-    process.stderr.write(`spawning: file_wrapper for ${ex.environ.REQUEST_METHOD} ${ex.environ.PATH_INFO}: ${err.message}\n`);
-    ex.answered = true;
-    ex.res.destroy();
   }
 
   /** A FILE finished streaming: apply the frames that queued behind it. */
@@ -431,37 +383,8 @@ export class RequestRelay implements RequestSink {
       req.resume();
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
-    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
-    if (ex.span !== null) this.#endSpan(ex, ex.span);
-  }
-
-  #endSpan(ex: Exchange, span: RequestSpan): void {
-    span.end({
-      status: ex.res.statusCode,
-      bytes: ex.bytes,
-      bodyBytes: ex.bodyBytes,
-      queueWaitMs: ex.dispatchedAt > 0 ? ex.dispatchedAt - ex.startedAt : 0,
-      workerPid: ex.worker?.pid ?? null,
-      clientGone: ex.clientGone,
-    });
-  }
-
-  #log(req: FrontRequest, res: FrontResponse, bytes: number, startedAt: number, ex?: Exchange): void {
-    this.#opts.accessLog.write({
-      // The client as the app saw it (a trusted proxy's X-Forwarded-For applied).
-      remoteAddr: ex?.environ.REMOTE_ADDR ?? req.socket.remoteAddress ?? '',
-      method: req.method ?? '',
-      url: req.url ?? '',
-      httpVersion: req.httpVersion,
-      status: res.statusCode,
-      bytes,
-      referer: req.headers.referer,
-      userAgent: req.headers['user-agent'],
-      seconds: (performance.now() - startedAt) / 1000,
-      requestHeaders: req.headers,
-      responseHeaders: ex?.responseHeaders,
-      environ: ex?.environ,
-    });
+    if (this.#opts.accessLog.enabled) this.#opts.accessLog.write(accessRecord(req, ex.res, ex.bytes, ex.startedAt, ex));
+    ex.span?.end(outcomeOf(ex));
   }
 
   /** Answered here without the worker (413, 503): still one access-log line. */
@@ -470,6 +393,6 @@ export class RequestRelay implements RequestSink {
     answer(res, status, message, close, extra);
     this.requests++;
     this.#opts.onResponse?.(status, (performance.now() - startedAt) / 1000);
-    if (this.#opts.accessLog.enabled) this.#log(req, res, Buffer.byteLength(message) + 1, startedAt);
+    if (this.#opts.accessLog.enabled) this.#opts.accessLog.write(accessRecord(req, res, Buffer.byteLength(message) + 1, startedAt));
   }
 }

@@ -7,6 +7,7 @@
  * them, so it carries none of their memory or start-up time.
  */
 import type { Environ } from '../../protocol/worker-messages.js';
+import type { Exchange } from './exchange.js';
 
 /** How a request ended, for its span. */
 export interface RequestOutcome {
@@ -41,6 +42,21 @@ export interface RequestTracer {
 }
 
 /** The OTLP/HTTP traces URL for --otel-endpoint: a base URL gets `/v1/traces`, as OTEL_EXPORTER_OTLP_ENDPOINT does. */
+/** The outcome of a request answered without a worker (status 0: none was sent). */
+export const unserved = (status: number): RequestOutcome => ({ status, bytes: 0, bodyBytes: 0, queueWaitMs: 0, workerPid: null, clientGone: false });
+
+/** What a finished exchange's span records. */
+export function outcomeOf(ex: Exchange): RequestOutcome {
+  return {
+    status: ex.res.statusCode,
+    bytes: ex.bytes,
+    bodyBytes: ex.bodyBytes,
+    queueWaitMs: ex.dispatchedAt > 0 ? ex.dispatchedAt - ex.startedAt : 0,
+    workerPid: ex.worker?.pid ?? null,
+    clientGone: ex.clientGone,
+  };
+}
+
 export function tracesUrl(endpoint: string): string {
   const url = new URL(endpoint);
   if (url.pathname === '' || url.pathname === '/') url.pathname = '/v1/traces';
