@@ -277,4 +277,27 @@ describe('gunicorn request corpus', { timeout: 300_000 }, () => {
       }
     });
   }
+
+  it('sets SERVER_SOFTWARE in the environ, as every CGI-derived server does', async () => {
+    const out = await send(child.port, Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), 1);
+    const environ = JSON.parse(out.responses[0]!.body.toString()) as Record<string, string>;
+    assert.match(environ.SERVER_SOFTWARE ?? '', /^spawning\/\d+\.\d+\.\d+/);
+  });
+
+  // Bytes after a request in the same packet must not cost that request its answer. The third
+  // lost it every time before the fix (the parse error's 400 went out before the app answered).
+  for (const [name, raw] of [
+    ['Connection: close, then a second request', 'GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['HTTP/1.0, then a second request', 'GET /first HTTP/1.0\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['a POST body, then garbage', 'POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab\x00garbage\r\n\r\n'],
+  ] as const) {
+    it(`answers a request followed in the same packet by more bytes: ${name}`, async () => {
+      for (let i = 0; i < 10; i++) {
+        const out = await send(child.port, Buffer.from(raw, 'latin1'), 1);
+        assert.ok(out.responses.length >= 1, `try ${i}: no answer: ${JSON.stringify(out.raw.toString('latin1'))}`);
+        assert.equal(out.responses[0]!.status, 200, `try ${i}: ${out.raw.toString('latin1').split('\r\n')[0]}`);
+        assert.equal((JSON.parse(out.responses[0]!.body.toString()) as Record<string, string>).PATH_INFO, '/first');
+      }
+    });
+  }
 });

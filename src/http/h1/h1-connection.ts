@@ -400,8 +400,15 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   /** The request being read cannot be: answer at once if nothing of a response has gone out yet, else cut the connection. */
   #refuse(code: string, message: string): void {
     const status = clientErrorStatus(code);
+    const owed = this.#current === null && this.#queue.length > 0;
     this.#last = true;
     this.#startDiscarding();
+    if (owed) {
+      // Bytes after complete requests whose answers are still owed: those answers go out first
+      // (the garbage took none of their framing), then the connection closes without a 400.
+      if (status !== null) logClientError(status, this.remoteAddress, code, message);
+      return;
+    }
     const active = this.#queue[0];
     if (status === null || this.lingerSince !== 0 || !this.#socket.writable || (active !== undefined && active.flushed)) {
       this.destroy();
