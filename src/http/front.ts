@@ -57,6 +57,15 @@ export interface FrontResponse {
   writeContinue(): void;
   /** Aborts the connection: for a response that cannot be completed. */
   destroy(): unknown;
+  /**
+   * Ends the response where it is, short of what its head promised: what was
+   * written still goes out, then the connection closes, so the client sees a
+   * truncated body rather than nothing. Node's ServerResponse lacks it
+   * (`cutShort` destroys one instead).
+   */
+  truncate?(): void;
+  /** Body bytes handed to the connection, after any cut at the Content-Length. Node's ServerResponse does not count them. */
+  readonly bodyBytes?: number;
   /** 'close': the response is done, or its connection closed first (then writableFinished is false). Once per response. */
   on(event: 'close', listener: () => void): unknown;
   once(event: 'drain', listener: () => void): unknown;
@@ -98,4 +107,10 @@ const REASONS: Record<number, string> = {
 
 export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Unknown';
+}
+
+/** Ends a response whose head already left, as short as it is (see `truncate`). */
+export function cutShort(res: FrontResponse): void {
+  if (res.truncate !== undefined && !res.destroyed) res.truncate();
+  else res.destroy();
 }

@@ -17,7 +17,7 @@ import type { AccessLog } from './access-log.js';
 import { Admission, type AdmissionCounters, type Release } from './admission.js';
 import { buildEnviron, type ServerIdentity } from './environ.js';
 import { answer, tooLarge, type Exchange } from './exchange.js';
-import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
+import { cutShort, type FrontPeer, type FrontRequest, type FrontResponse } from './front.js';
 import { sendStream } from './send-stream.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
 
@@ -284,7 +284,8 @@ export class RequestRelay implements RequestSink {
         return;
       case WorkerTag.FAIL:
         if (!ex.answered) {
-          if (res.headersSent) res.destroy();
+          // What the app yielded before it raised goes out, then the connection closes: the client sees a truncated body.
+          if (res.headersSent) cutShort(res);
           else answer(res, 500, 'Internal Server Error', false);
         }
         this.#finish(ex);
@@ -362,7 +363,8 @@ export class RequestRelay implements RequestSink {
       req.resume();
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
-    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.bytes, ex.startedAt, ex);
+    // What was sent, not what the app produced (a body past its Content-Length is cut).
+    if (this.#opts.accessLog.enabled) this.#log(req, ex.res, ex.res.bodyBytes ?? ex.bytes, ex.startedAt, ex);
   }
 
   #log(req: FrontRequest, res: FrontResponse, bytes: number, startedAt: number, ex?: Exchange): void {
