@@ -165,6 +165,16 @@ const TABLE = [
       return raw;
     },
   }),
+  row({
+    key: 'errorLogInterval',
+    to: ['child'],
+    flags: ['--error-log-interval'],
+    meta: 'SECONDS',
+    section: 'Logging',
+    default: 10,
+    describe: 'Refused requests (400, 408, 431, 505) and mid-request resets: the first 5 of each kind are logged in full, then one line per kind every SECONDS sums them up (all are counted in /status.json and /metrics); 0 logs every one.',
+    parse: seconds,
+  }),
   onOff({ key: 'coverage', to: ['worker'], flags: ['-c', '--coverage'], section: 'Application', describe: 'Measure coverage.py coverage in every worker; /_coverage serves the combined HTML report (?format=json: JSON). Needs the coverage package.' }),
   onOff({ key: 'noKeepalive', flags: ['--no-keepalive'], section: 'HTTP', describe: 'Close the connection after every response.' }),
   row({ key: 'keepaliveTimeout', to: ['child'], flags: ['--keepalive-timeout'], meta: 'SECONDS', section: 'HTTP', default: 5, describe: 'Close keep-alive connections idle this long.', parse: seconds }),

@@ -14,6 +14,7 @@ import { rssByPid } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
+import { clientErrors } from '../http/client-error.js';
 import { proxyTrust } from '../http/forwarded.js';
 import { listenFront, type Front } from '../http/http-front.js';
 import { ConnectionBalance } from '../http/connection-balance.js';
@@ -27,6 +28,7 @@ const LISTEN_FD = 4;
 async function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`spawning: child ${process.pid}: ${line}\n`);
   const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
+  clientErrors.configure(config.errorLogInterval * 1000);
   let restartTimer: NodeJS.Timeout | undefined;
   let healthyTimer: NodeJS.Timeout | undefined;
   let statsTimer: NodeJS.Timeout | undefined;
@@ -140,6 +142,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           inspector?.stop();
           clearInterval(statsTimer);
           clearTimeout(healthyTimer);
+          clientErrors.flush();
           workers.killAll();
           // A last report, so the controller's totals include every request this child served.
           void pushStats()
@@ -185,6 +188,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       responses: metrics.responses,
       metrics: metrics.json(),
       connections: balance.report(),
+      clientErrors: { ...clientErrors.counts },
       ...relay.counters(),
     });
   };
