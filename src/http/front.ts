@@ -10,6 +10,7 @@
  * typings declare them so.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type net from 'node:net';
 
 /** The client's end of a connection. Also its identity: the connection balance marks connections by it. */
 export interface FrontPeer {
@@ -84,6 +85,8 @@ export interface Front {
   stopAccepting(): void;
   /** Closes every connection at once (a deadman kill). */
   closeAll(): void;
+  /** Serves a connection accepted paused (`FrontOptions.accepted`) or sent by another front; the caller resumes it. */
+  adopt?(socket: net.Socket): void;
 }
 
 /** Reason phrases (RFC 9110) for the statuses the child answers itself. */

@@ -7,6 +7,7 @@
  * The lean engine in `h1/` is the front; `SPAWNING_FRONT=node` puts the
  * node:http server back, for A/B measurements of the two.
  */
+import type net from 'node:net';
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { ConnectionBalance } from './connection-balance.js';
 import { withCoverageReport } from './coverage-report.js';
@@ -30,10 +31,16 @@ export interface FrontOptions {
   tcpKeepAlive: boolean;
   opened(peer: FrontPeer): void;
   closed(peer: FrontPeer): void;
+  /**
+   * New connections arrive paused, nothing read, and go here instead of being
+   * served at once; the front reads one when it is given back through
+   * `Front.adopt` (connection-handoff.ts). The lean front only.
+   */
+  accepted?: (socket: net.Socket) => void;
 }
 
 /** Accepts on `fd` (the controller's socket) with `config.backlog`; `onClosed` runs after each connection ends. */
-export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay, balance: ConnectionBalance, onClosed: () => void): Front {
+export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay, balance: ConnectionBalance, onClosed: () => void, accepted?: (socket: net.Socket) => void): Front {
   const handlers: FrontHandlers = {
     request: config.coverageDir === null ? relay.handle : withCoverageReport(relay.handle, { ...config, dataDir: config.coverageDir }),
     checkContinue: relay.checkContinue,
@@ -49,6 +56,7 @@ export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay
       balance.closed(peer);
       onClosed();
     },
+    accepted,
   };
   return process.env.SPAWNING_FRONT === 'node' ? listenNodeFront(fd, opts, handlers) : listenH1(fd, opts, handlers);
 }

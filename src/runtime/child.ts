@@ -18,6 +18,7 @@ import { clientErrors } from '../http/client-error.js';
 import { proxyTrust } from '../http/forwarded.js';
 import { listenFront, type Front } from '../http/http-front.js';
 import { ConnectionBalance } from '../http/connection-balance.js';
+import { AcceptGate, type HandoffMessage } from '../http/connection-handoff.js';
 import { RequestRelay } from '../http/request-relay.js';
 import { WorkerSet } from '../http/worker-set.js';
 import { RequestMetrics } from '../status/request-metrics.js';
@@ -75,10 +76,43 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         log(`${method} ${path} ran past --timeout ${config.timeout} s: 504; ${what}`);
         if (replace) actor.send({ type: 'WORKER_HUNG' });
       },
-      onResponse: (status, seconds) => metrics.observe(status, seconds),
+      onResponse: (status, seconds) => {
+        metrics.observe(status, seconds);
+        gate?.pump();
+      },
     },
     workers,
   );
+
+  // With the controller's IPC channel (not when a test runs a child alone), connections that
+  // would wait here can go to a front with a free thread (connection-handoff.ts).
+  const ipc = process.send !== undefined && process.env.SPAWNING_FRONT !== 'node';
+  const send = (msg: HandoffMessage, socket?: net.Socket): void => {
+    if (process.connected) process.send!(msg, socket);
+  };
+  const concurrency = (config.threads === 0 ? config.maxGreen : config.threads) * config.workers;
+  const gate = ipc ? new AcceptGate(() => relay.inflight, concurrency, (socket) => front?.adopt?.(socket), (room) => send(room)) : null;
+  if (ipc) {
+    process.channel?.unref();
+    process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
+      if (msg.t === 'send') {
+        for (const s of gate!.give(msg.n)) send({ t: 'handoff' }, s);
+        gate!.changed();
+      } else if (msg.t === 'wanted') {
+        gate!.wanted = msg.on;
+        gate!.changed();
+      } else if (msg.t === 'connection' && socket) {
+        // Draining meanwhile: still answered, with Connection: close.
+        if (front === null) socket.destroy();
+        else {
+          // As the front's own accepted sockets are (h1-server.ts).
+          socket.allowHalfOpen = true;
+          socket.setNoDelay(true);
+          gate!.accept(socket);
+        }
+      }
+    });
+  }
 
   // Loaded only with --inspect: the inspector and its WebSocket client weigh about 15 MB in every child.
   const inspector = config.inspect
@@ -106,9 +140,17 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           healthyTimer = setTimeout(() => actor.send({ type: 'HEALTHY' }), HEALTHY_AFTER_MS);
         },
         listen: () => {
-          front = listenFront(LISTEN_FD, config, relay, balance, () => {
-            if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
-          });
+          front = listenFront(
+            LISTEN_FD,
+            config,
+            relay,
+            balance,
+            () => {
+              gate?.pump();
+              if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
+            },
+            gate === null ? undefined : (socket) => gate.offer(socket),
+          );
         },
         reportReady: () => {
           const pid = workers.currentPid;
@@ -123,6 +165,8 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           draining = true;
           relay.drain();
           front?.stopAccepting();
+          // Connections it accepted are its own to answer (with Connection: close), not lost.
+          gate?.takeAll();
           control.send({ t: 'draining', inflight: relay.inflight });
         },
         startDeadman: () => {

@@ -38,11 +38,14 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
     },
   };
   // allowHalfOpen: a client that ends its side after sending still gets its answers.
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive }, (socket) => {
+  const serve = (socket: net.Socket): void => {
     const conn = new H1Connection(socket, ctx);
     connections.add(conn);
     opts.opened(conn);
-  });
+  };
+  const accepted = opts.accepted;
+  // pauseOnConnect when another party decides when a connection is read: until then it can still be sent elsewhere.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive, pauseOnConnect: accepted !== undefined }, accepted ?? serve);
   const idleTimeoutMs = opts.keepaliveTimeoutMs > 0 ? opts.keepaliveTimeoutMs + KEEPALIVE_GRACE_MS : 0;
   const sweep = setInterval(() => {
     const now = Date.now();
@@ -57,6 +60,7 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
     closeAll: () => {
       for (const conn of connections) conn.destroy();
     },
+    adopt: serve,
   };
   return { server, front };
 }
