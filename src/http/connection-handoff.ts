@@ -11,8 +11,9 @@
  * So a front accepts with `pauseOnConnect` and reads a new connection only
  * while it has a free slot (its threads, less the requests in flight and the
  * connections taken but not heard from yet); the others wait, unread, in
- * arrival order (`AcceptGate`). Each front tells the controller when it gets
- * a free slot or a waiting connection, or loses the last of either (`room`).
+ * arrival order (`AcceptGate`), up to --max-queue. Each front tells the
+ * controller when connections start or stop waiting in it, and while some
+ * wait anywhere, every change of its room (`room`).
  * The controller (`HandoffBroker`) asks a front with waiting connections to
  * send as many as another front has free slots; the connections travel as
  * descriptors over Node's IPC channel, through the controller, to the front
@@ -35,25 +36,35 @@ export interface RoomReport {
  * Controller → front: send `n` waiting connections; front → controller: one
  * of them (with its descriptor); controller → front: take it; controller →
  * every front: connections wait somewhere (`on`), so report every change of
- * room, not only when a figure crosses zero.
+ * room, not only when a figure crosses zero; controller → every front: other
+ * fronts serve (`peers`), so holding connections unread can help.
  */
-export type HandoffMessage = RoomReport | { t: 'send'; n: number } | { t: 'handoff' } | { t: 'connection' } | { t: 'wanted'; on: boolean };
+export type HandoffMessage = RoomReport | { t: 'send'; n: number } | { t: 'handoff' } | { t: 'connection' } | { t: 'wanted'; on: boolean } | { t: 'peers'; on: boolean };
 
 export class AcceptGate {
   readonly #waiting: net.Socket[] = [];
+  /** When each waiting connection started to wait. */
+  readonly #since = new WeakMap<net.Socket, number>();
   /** Connections read from no request yet: each may bring one at any moment. */
   #reserved = 0;
   #lastSpare = -1;
   #lastWaiting = -1;
   /** Connections wait in some front: every change of room is news. */
   wanted = false;
+  /** Another front serves: connections are held unread while there is no room. Alone, a front reads them at once (they queue in the relay, up to --max-queue, as before). */
+  #peers = false;
 
   constructor(
     /** Requests in flight (running or queued). */
     private readonly inflight: () => number,
     private readonly capacity: number,
+    /** Requests waiting in the relay for a slot, and how many may (--max-queue). */
+    private readonly queued: () => number,
+    private readonly maxQueue: number,
     /** Reads the connection: it becomes the front's. */
     private readonly take: (socket: net.Socket) => void,
+    /** A connection was read after waiting `ms` (a queue wait). */
+    private readonly waited: (ms: number) => void,
     /** Tells the controller (null: no controller to tell, e.g. a child run alone). */
     private readonly report: ((room: RoomReport) => void) | null,
   ) {}
@@ -66,11 +77,16 @@ export class AcceptGate {
     return this.#waiting.length;
   }
 
-  /** A new connection, paused, nothing read. */
+  /**
+   * A new connection, paused, nothing read. It waits unread while there is
+   * no room, unless as many wait here already as --max-queue lets requests
+   * wait: then it is read, and the relay answers 503 as before.
+   */
   offer(socket: net.Socket): void {
-    if (this.#waiting.length === 0 && this.spare > 0) this.#take(socket);
+    if (!this.#peers || (this.#waiting.length === 0 && this.spare > 0) || this.#waiting.length + this.queued() >= this.maxQueue) this.#take(socket);
     else {
       this.#waiting.push(socket);
+      if (!this.#since.has(socket)) this.#since.set(socket, performance.now());
       socket.once('close', () => {
         const i = this.#waiting.indexOf(socket);
         if (i >= 0) this.#waiting.splice(i, 1);
@@ -101,21 +117,29 @@ export class AcceptGate {
     return this.#waiting.splice(0, n);
   }
 
+  set peers(on: boolean) {
+    this.#peers = on;
+    if (!on) this.takeAll();
+    this.changed();
+  }
+
   /** Reads every waiting connection (the front stops accepting: they are its own to answer). */
   takeAll(): void {
     while (this.#waiting.length > 0) this.#take(this.#waiting.shift()!);
+    this.changed();
   }
 
   /**
-   * Reports the room when a figure crossed zero, or changed at all while
-   * connections wait somewhere: under ordinary load (no front saturated)
-   * that is a message now and then, not one per request.
+   * Reports the room when connections start or stop waiting here, and every
+   * change of it while connections wait somewhere: the free slots of a front
+   * matter only then. Under keep-alive load, however saturated, that is no
+   * message at all, not one per request.
    */
   changed(): void {
     const spare = this.spare;
     const waiting = this.#waiting.length;
     if (this.report === null || (spare === this.#lastSpare && waiting === this.#lastWaiting)) return;
-    const crossed = (spare > 0) !== (this.#lastSpare > 0) || (waiting > 0) !== (this.#lastWaiting > 0) || this.#lastSpare < 0;
+    const crossed = (waiting > 0) !== (this.#lastWaiting > 0) || this.#lastSpare < 0;
     if (!crossed && !this.wanted) return;
     this.#lastSpare = spare;
     this.#lastWaiting = waiting;
@@ -123,6 +147,11 @@ export class AcceptGate {
   }
 
   #take(socket: net.Socket): void {
+    const since = this.#since.get(socket);
+    if (since !== undefined) {
+      this.#since.delete(socket);
+      this.waited(performance.now() - since);
+    }
     this.#reserved++;
     let heard = false;
     const heardFrom = (): void => {
@@ -152,9 +181,20 @@ export class HandoffBroker {
     private readonly deliver: (id: number, socket: net.Socket) => boolean,
     /** Fronts that take new connections (serving, not draining). */
     private readonly serving: () => ReadonlySet<number>,
-    /** Tells every front whether connections wait somewhere. */
-    private readonly broadcast: (on: boolean) => void,
+    /** Sends a message to front `id`, or to every front (null). */
+    private readonly tell: (id: number | null, msg: HandoffMessage) => void,
   ) {}
+
+  #peers: boolean | null = null;
+
+  /** After a front became ready or left: tells every front whether others serve too (and always `to`, a new one). */
+  servingChanged(to?: number): void {
+    const peers = this.serving().size > 1;
+    if (peers !== this.#peers) {
+      this.#peers = peers;
+      this.tell(null, { t: 'peers', on: peers });
+    } else if (to !== undefined) this.tell(to, { t: 'peers', on: peers });
+  }
 
   report(id: number, room: { spare: number; waiting: number }): void {
     // Its report follows the connections it sent (one channel, in order): none is in transit any more.
@@ -199,7 +239,7 @@ export class HandoffBroker {
     const wanted = waiting > 0;
     if (wanted !== this.#wanted) {
       this.#wanted = wanted;
-      this.broadcast(wanted);
+      this.tell(null, { t: 'wanted', on: wanted });
     }
     if (spare <= 0) return;
     for (const [id, room] of this.#room) {

@@ -41,6 +41,10 @@ export interface RelayOptions {
   onTimeout?: (worker: PythonWorker, method: string, path: string) => void;
   /** True when this response should close its connection, to move the client to another child. */
   shedConnection?: (peer: FrontPeer) => boolean;
+  /** Connections accepted and not read yet (connection-handoff.ts): they count as queued requests. */
+  waitingConnections?: () => number;
+  /** A request gave its slot back (answered, or its client left while it waited). */
+  slotFreed?: () => void;
 }
 
 export interface RelayCounters extends AdmissionCounters {
@@ -65,7 +69,7 @@ export class RequestRelay implements RequestSink {
   constructor(opts: RelayOptions, workers: WorkerSet) {
     this.#opts = opts;
     this.#workers = workers;
-    this.#admission = new Admission(opts.concurrency, opts.maxQueue);
+    this.#admission = new Admission(opts.concurrency, opts.maxQueue, opts.waitingConnections);
     workers.connect(this);
   }
 
@@ -74,9 +78,20 @@ export class RequestRelay implements RequestSink {
     return this.#exchanges.size + this.#waiting.length + this.#admission.queued;
   }
 
-  /** Queue and timeout counters for the `stats` message. */
+  /** Requests waiting for an admission slot. */
+  get queued(): number {
+    return this.#admission.queued;
+  }
+
+  /** A connection waited unread for a slot, `ms` long: a queue wait like any other. */
+  connectionWaited(ms: number): void {
+    this.#admission.waited(ms);
+  }
+
+  /** Queue and timeout counters for the `stats` message (connections not read yet count as queued requests). */
   counters(): RelayCounters {
-    return { queued: this.#admission.queued, timedOut: this.#timedOut, ...this.#admission.snapshot() };
+    const waiting = this.#opts.waitingConnections?.() ?? 0;
+    return { queued: this.#admission.queued + waiting, timedOut: this.#timedOut, ...this.#admission.snapshot() };
   }
 
   /** From now on every response closes its connection. */
@@ -229,6 +244,7 @@ export class RequestRelay implements RequestSink {
       ex.done = true;
       ex.withdraw?.();
       ex.release?.();
+      this.#opts.slotFreed?.();
       if (this.inflight === 0) this.#opts.onIdle();
       return;
     }
@@ -346,6 +362,7 @@ export class RequestRelay implements RequestSink {
     this.#exchanges.delete(ex.id);
     // A hung request kept its slot until now: its thread (or greenlet) was still taken.
     ex.release?.();
+    this.#opts.slotFreed?.();
     if (ex.hung) return; // counted and logged when it was answered 504
     clearTimeout(ex.timer);
     this.#settle(ex);

@@ -69,6 +69,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         if (draining && balance.connections === 0) actor.send({ type: 'IDLE' });
       },
       shedConnection: (socket) => balance.shed(socket),
+      waitingConnections: (): number => gate?.waiting ?? 0,
       onTimeout: (w, method, path) => {
         const replace = workers.isServing(w) && actor.getSnapshot().matches('serving');
         if (replace) workers.hung(w);
@@ -80,6 +81,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         metrics.observe(status, seconds);
         gate?.pump();
       },
+      slotFreed: () => gate?.pump(),
     },
     workers,
   );
@@ -91,13 +93,25 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
     if (process.connected) process.send!(msg, socket);
   };
   const concurrency = (config.threads === 0 ? config.maxGreen : config.threads) * config.workers;
-  const gate = ipc ? new AcceptGate(() => relay.inflight, concurrency, (socket) => front?.adopt?.(socket), (room) => send(room)) : null;
+  const gate: AcceptGate | null = ipc
+    ? new AcceptGate(
+        () => relay.inflight,
+        concurrency,
+        () => relay.queued,
+        config.maxQueue,
+        (socket) => front?.adopt?.(socket),
+        (ms) => relay.connectionWaited(ms),
+        (room) => send(room),
+      )
+    : null;
   if (ipc) {
     process.channel?.unref();
     process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
       if (msg.t === 'send') {
         for (const s of gate!.give(msg.n)) send({ t: 'handoff' }, s);
         gate!.changed();
+      } else if (msg.t === 'peers') {
+        gate!.peers = msg.on;
       } else if (msg.t === 'wanted') {
         gate!.wanted = msg.on;
         gate!.changed();
@@ -223,7 +237,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
     control.send({
       t: 'stats',
       requests: relay.requests,
-      inflight: relay.inflight,
+      inflight: relay.inflight + (gate?.waiting ?? 0),
       workerPid: workers.currentPid,
       rss: process.memoryUsage.rss() + workerRss,
       workerRss,

@@ -112,6 +112,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   healthy = setTimeout(() => actor.send({ type: 'CHILD_HEALTHY', slot }), HEALTHY_AFTER_MS);
                   notices.publish({ type: 'child-ready', id });
                   actor.send({ type: 'CHILD_READY', id });
+                  handoffs.servingChanged(id);
                   return;
                 case 'stats': {
                   const { t: _t, ...stats } = msg;
@@ -122,6 +123,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
                     if (sample.initialRss === 0) sample.initialRss = msg.rss;
                   }
                   child.send({ t: 'balance', share: balance.report(id, msg.connections, serving()) });
+                  // A drain or a reload changes who serves without a ready or an exit of this child.
+                  handoffs.servingChanged();
                   return;
                 }
                 case 'modules':
@@ -148,6 +151,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
               if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
               notices.publish({ type: 'child-exited', id, pid: child.pid, code, signal, unexpected });
               actor.send({ type: 'CHILD_EXIT', id });
+              handoffs.servingChanged();
             });
           },
           drainChild: (_, { id }) => drain(id),
@@ -226,8 +230,9 @@ export function runController(opts: ControllerOptions): Promise<number> {
       (id, n) => void sendIpc(id, { t: 'send', n }),
       (id, socket) => sendIpc(id, { t: 'connection' }, socket),
       () => serving(),
-      (on) => {
-        for (const id of children.keys()) sendIpc(id, { t: 'wanted', on });
+      (to, msg) => {
+        if (to !== null) sendIpc(to, msg);
+        else for (const id of children.keys()) sendIpc(id, msg);
       },
     );
     const sendIpc = (id: number, msg: HandoffMessage, socket?: net.Socket): boolean => {
