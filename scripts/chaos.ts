@@ -272,7 +272,7 @@ async function main(): Promise<void> {
             clearInterval(drip);
             const answered = sockets.filter((s) => s.destroyed || s.readableEnded).length;
             for (const s of sockets) s.destroy();
-            return `400 connections dripping a head; ${answered} closed by the server (headers timeout)`;
+            return `400 connections dripping a head; ${answered} of them closed by the server within the window (--headers-timeout)`;
           });
           break;
         case 'fuzz':
