@@ -110,6 +110,8 @@ export interface ChildStats {
   shed: number;
   /** Answered 504 after --timeout, since the child started. */
   timedOut: number;
+  /** Requests the front refused (`400`, `408`, `431`, `505`) and connections reset mid-request (`reset`), since the child started. */
+  clientErrors: Record<string, number>;
 }
 
 export type FromChild =

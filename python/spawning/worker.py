@@ -27,7 +27,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
-from . import exit_codes, tags
+from . import __version__, exit_codes, tags
 from .green import LIBRARIES, library_of
 from .options import OptionsError, option, optional, parse_options
 
@@ -104,6 +104,8 @@ class Worker:
         self._new_request = Request
         base = {
             "wsgi.version": (1, 0),
+            # CGI's SERVER_SOFTWARE, which apps read (httpbin refuses chunked uploads without it).
+            "SERVER_SOFTWARE": f"spawning/{__version__}",
             "wsgi.errors": sys.stderr,
             # Green mode (threads == 0) is not multithreaded in PEP 3333's sense: greenlets switch only at I/O.
             "wsgi.multithread": self.threads > 1,

@@ -17,6 +17,8 @@ export interface ChanneledProcessOptions {
   /** Descriptors after stdin/stdout/stderr and the channel (fd 3), e.g. the listening socket. */
   extraFds?: number[];
   env?: NodeJS.ProcessEnv;
+  /** Also Node's IPC channel (after the extra descriptors): it carries descriptors, which the msgpack channel cannot. */
+  ipc?: boolean;
 }
 
 export class ChanneledProcess<In, Out> extends EventEmitter<ChanneledProcessEvents<In>> {
@@ -26,7 +28,7 @@ export class ChanneledProcess<In, Out> extends EventEmitter<ChanneledProcessEven
 
   constructor(opts: ChanneledProcessOptions) {
     super();
-    const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'pipe', ...(opts.extraFds ?? [])];
+    const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'pipe', ...(opts.extraFds ?? []), ...(opts.ipc ? ['ipc' as const] : [])];
     this.process = spawn(opts.command, opts.args, { stdio, env: opts.env });
     this.channel = new FramedChannel<In, Out>(this.process.stdio[3] as Socket);
     this.channel.on('message', (m) => this.emit('message', m));

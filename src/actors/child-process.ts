@@ -1,4 +1,4 @@
-/** A child process: its control channel (fd 3) and the inherited listening sockets (fd 4 on). */
+/** A child process: its control channel (fd 3), the inherited listening sockets (fd 4 on), and Node's IPC channel for connection hand-offs (after them). */
 import type { ChildConfig, FromChild, ToChild } from '../../protocol/control-messages.js';
 import { CHILD_ENTRY } from '../paths.js';
 import { ChanneledProcess } from './channeled-process.js';
@@ -31,7 +31,7 @@ export function childNodeFlags(execArgv: readonly string[]): string[] {
 
 export class ChildHandle extends ChanneledProcess<FromChild, ToChild> {
   constructor(readonly id: number, readonly slot: number, readonly generation: number, listenFds: number[], config: ChildConfig) {
-    super({ role: 'child', command: process.execPath, args: [...childNodeFlags(process.execArgv), CHILD_ENTRY], extraFds: listenFds });
+    super({ role: 'child', command: process.execPath, args: [...childNodeFlags(process.execArgv), CHILD_ENTRY], extraFds: listenFds, ipc: true });
     this.send({ t: 'start', config, generation, slot });
   }
 }

@@ -61,7 +61,12 @@ export class Admission {
   #completions = 0;
   #periodStart = performance.now();
 
-  constructor(limit: number, maxQueue: number) {
+  constructor(
+    limit: number,
+    maxQueue: number,
+    /** Requests that wait elsewhere in the child and count against --max-queue (connections not read yet, connection-handoff.ts). */
+    private readonly waitingElsewhere: () => number = () => 0,
+  ) {
     this.#limit = limit;
     this.#window = limit;
     this.#maxQueue = maxQueue;
@@ -118,7 +123,7 @@ export class Admission {
       start(this.#releaser());
       return withdrawNothing;
     }
-    if (this.queued >= this.#maxQueue) {
+    if (this.queued + this.waitingElsewhere() >= this.#maxQueue) {
       this.#counters.shed++;
       return null;
     }
@@ -174,6 +179,14 @@ export class Admission {
       this.#adapt(performance.now());
       this.#wake();
     };
+  }
+
+  /** A request that waited elsewhere for its slot (unread, as a connection), `ms` long: counted as a wait here. */
+  waited(ms: number): void {
+    const counters = this.#counters;
+    counters.queueWaited++;
+    counters.queueWaitMs += ms;
+    if (ms > counters.queueMaxWaitMs) counters.queueMaxWaitMs = ms;
   }
 
   /** The counters; the longest wait restarts from zero for the next period. */

@@ -2,7 +2,7 @@
 import type { Environ, HeaderList, ResponseFrame } from '../../protocol/worker-messages.js';
 import type { PythonWorker } from '../actors/python-worker.js';
 import type { Release } from './admission.js';
-import { reasonPhrase, type FrontRequest, type FrontResponse } from './front.js';
+import { cutShort, reasonPhrase, type FrontRequest, type FrontResponse } from './front.js';
 import type { RequestSpan } from './tracing.js';
 
 export interface Exchange {
@@ -43,10 +43,10 @@ export const tooLarge = (max: number): string => `Payload Too Large: the body ex
 /** A declared Content-Length over `max` bytes (0: no limit). */
 export const declaredOver = (environ: Environ, max: number): boolean => max > 0 && environ.CONTENT_LENGTH !== undefined && Number(environ.CONTENT_LENGTH) > max;
 
-/** An answer of the relay's own (413, 502, 503…); destroys a response whose head already left. */
+/** An answer of the relay's own (413, 502, 503…); a response whose head already left is cut short instead. */
 export function answer(res: FrontResponse, status: number, message: string, close: boolean, extra: string[] = []): void {
   if (res.headersSent || res.destroyed) {
-    res.destroy();
+    cutShort(res);
     return;
   }
   const body = Buffer.from(`${message}\n`);

@@ -11,6 +11,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TlsMaterial } from './tls.js';
+import type net from 'node:net';
 
 /** The client's end of a connection. Also its identity: the connection balance marks connections by it. */
 export interface FrontPeer {
@@ -68,6 +69,15 @@ export interface FrontResponse {
   writeEarlyHints(hints: Record<string, string | string[]>, callback?: () => void): void;
   /** Aborts the connection: for a response that cannot be completed. */
   destroy(): unknown;
+  /**
+   * Ends the response where it is, short of what its head promised: what was
+   * written still goes out, then the connection closes, so the client sees a
+   * truncated body rather than nothing. Node's ServerResponse lacks it
+   * (`cutShort` destroys one instead).
+   */
+  truncate?(): void;
+  /** Body bytes handed to the connection, after any cut at the Content-Length. Node's ServerResponse does not count them. */
+  readonly bodyBytes?: number;
   /** 'close': the response is done, or its connection closed first (then writableFinished is false). Once per response. */
   on(event: 'close', listener: () => void): unknown;
   once(event: 'drain', listener: () => void): unknown;
@@ -88,6 +98,8 @@ export interface Front {
   closeAll(): void;
   /** With TLS: new connections get this certificate and key; open ones keep theirs. */
   setMaterial?(material: TlsMaterial): void;
+  /** Serves a connection accepted paused (`FrontOptions.accepted`) or sent by another front; the caller resumes it. */
+  adopt?(socket: net.Socket): void;
 }
 
 /** Reason phrases (RFC 9110) for the statuses the child answers itself. */
@@ -112,4 +124,10 @@ const REASONS: Record<number, string> = {
 
 export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Unknown';
+}
+
+/** Ends a response whose head already left, as short as it is (see `truncate`). */
+export function cutShort(res: FrontResponse): void {
+  if (res.truncate !== undefined && !res.destroyed) res.truncate();
+  else res.destroy();
 }

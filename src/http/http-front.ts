@@ -10,6 +10,7 @@
  * HTTP/2 preface to HTTP/2. `SPAWNING_FRONT=node` puts the node:http server
  * back for cleartext HTTP/1.1, for A/B measurements of the two.
  */
+import type net from 'node:net';
 import type { ChildConfig } from '../../protocol/control-messages.js';
 import type { ConnectionBalance } from './connection-balance.js';
 import { withCoverageReport } from './coverage-report.js';
@@ -41,10 +42,16 @@ export interface FrontOptions {
   closed(peer: FrontPeer): void;
   /** --proxy-protocol: each connection's PROXY header is read before the front sees a byte. */
   proxyProtocol: ProxyProtocolOptions | null;
+  /**
+   * New connections arrive paused, nothing read, and go here instead of being
+   * served at once; the front reads one when it is given back through
+   * `Front.adopt` (connection-handoff.ts). The lean front only.
+   */
+  accepted?: (socket: net.Socket) => void;
 }
 
 /** Accepts on `fd` (the controller's socket) with `config.backlog`; `onClosed` runs after each connection ends. */
-export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay, balance: ConnectionBalance, onClosed: () => void): Front {
+export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay, balance: ConnectionBalance, onClosed: () => void, accepted?: (socket: net.Socket) => void): Front {
   const handlers: FrontHandlers = {
     request: config.coverageDir === null ? relay.handle : withCoverageReport(relay.handle, { ...config, dataDir: config.coverageDir }),
     checkContinue: relay.checkContinue,
@@ -61,6 +68,7 @@ export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay
       balance.closed(peer);
       onClosed();
     },
+    accepted,
   };
   const wantH2 = config.tls !== null ? config.http2 === 'on' : config.h2c;
   const h2 = wantH2

@@ -16,7 +16,7 @@ import { accessRecord, type AccessLog } from './access-log.js';
 import { Admission, type AdmissionCounters, type Release } from './admission.js';
 import { buildEnviron, type ServerIdentity } from './environ.js';
 import { answer, declaredOver, hintsOf, tooLarge, type Exchange } from './exchange.js';
-import type { FrontPeer, FrontRequest, FrontResponse } from './front.js';
+import { cutShort, type FrontPeer, type FrontRequest, type FrontResponse } from './front.js';
 import { outcomeOf, unserved, type RequestTracer } from './tracing.js';
 import { fileOpened, sendWorkerFile } from './worker-file.js';
 import type { RequestSink, WorkerSet } from './worker-set.js';
@@ -43,6 +43,10 @@ export interface RelayOptions {
   shedConnection?: (peer: FrontPeer) => boolean;
   /** --otel-endpoint: a server span per request. */
   tracer?: RequestTracer | null;
+  /** Connections accepted and not read yet (connection-handoff.ts): they count as queued requests. */
+  waitingConnections?: () => number;
+  /** A request gave its slot back (answered, or its client left while it waited). */
+  slotFreed?: () => void;
 }
 
 export interface RelayCounters extends AdmissionCounters {
@@ -67,7 +71,7 @@ export class RequestRelay implements RequestSink {
   constructor(opts: RelayOptions, workers: WorkerSet) {
     this.#opts = opts;
     this.#workers = workers;
-    this.#admission = new Admission(opts.concurrency, opts.maxQueue);
+    this.#admission = new Admission(opts.concurrency, opts.maxQueue, opts.waitingConnections);
     workers.connect(this);
   }
 
@@ -76,9 +80,20 @@ export class RequestRelay implements RequestSink {
     return this.#exchanges.size + this.#waiting.length + this.#admission.queued;
   }
 
-  /** Queue and timeout counters for the `stats` message. */
+  /** Requests waiting for an admission slot. */
+  get queued(): number {
+    return this.#admission.queued;
+  }
+
+  /** A connection waited unread for a slot, `ms` long: a queue wait like any other. */
+  connectionWaited(ms: number): void {
+    this.#admission.waited(ms);
+  }
+
+  /** Queue and timeout counters for the `stats` message (connections not read yet count as queued requests). */
   counters(): RelayCounters {
-    return { queued: this.#admission.queued, timedOut: this.#timedOut, ...this.#admission.snapshot() };
+    const waiting = this.#opts.waitingConnections?.() ?? 0;
+    return { queued: this.#admission.queued + waiting, timedOut: this.#timedOut, ...this.#admission.snapshot() };
   }
 
   /** From now on every response closes its connection. */
@@ -238,6 +253,7 @@ export class RequestRelay implements RequestSink {
       ex.withdraw?.();
       ex.release?.();
       ex.span?.end({ ...unserved(0), clientGone: true });
+      this.#opts.slotFreed?.();
       if (this.inflight === 0) this.#opts.onIdle();
       return;
     }
@@ -307,7 +323,8 @@ export class RequestRelay implements RequestSink {
         return;
       case WorkerTag.FAIL:
         if (!ex.answered) {
-          if (res.headersSent) res.destroy();
+          // What the app yielded before it raised goes out, then the connection closes: the client sees a truncated body.
+          if (res.headersSent) cutShort(res);
           else answer(res, 500, 'Internal Server Error', false);
         }
         this.#finish(ex);
@@ -366,6 +383,7 @@ export class RequestRelay implements RequestSink {
     this.#exchanges.delete(ex.id);
     // A hung request kept its slot until now: its thread (or greenlet) was still taken.
     ex.release?.();
+    this.#opts.slotFreed?.();
     if (ex.hung) return; // counted and logged when it was answered 504
     clearTimeout(ex.timer);
     this.#settle(ex);
@@ -383,7 +401,8 @@ export class RequestRelay implements RequestSink {
       req.resume();
     }
     this.#opts.onResponse?.(ex.res.statusCode, (performance.now() - ex.startedAt) / 1000);
-    if (this.#opts.accessLog.enabled) this.#opts.accessLog.write(accessRecord(req, ex.res, ex.bytes, ex.startedAt, ex));
+    // What was sent, not what the app produced (a body past its Content-Length is cut).
+    if (this.#opts.accessLog.enabled) this.#opts.accessLog.write(accessRecord(req, ex.res, ex.res.bodyBytes ?? ex.bytes, ex.startedAt, ex));
     ex.span?.end(outcomeOf(ex));
   }
 

@@ -14,9 +14,11 @@ import { rssByPid } from '../actors/process-memory.js';
 import { PythonWorker } from '../actors/python-worker.js';
 import { FramedChannel } from '../ipc/framed-channel.js';
 import { AccessLog } from '../http/access-log.js';
+import { clientErrors } from '../http/client-error.js';
 import { proxyTrust } from '../http/forwarded.js';
 import { listenFront, type Front } from '../http/http-front.js';
 import { ConnectionBalance } from '../http/connection-balance.js';
+import { AcceptGate, type HandoffMessage } from '../http/connection-handoff.js';
 import { RequestRelay } from '../http/request-relay.js';
 import { loadTracer } from '../http/tracing.js';
 import { WorkerSet } from '../http/worker-set.js';
@@ -34,6 +36,7 @@ interface ControlInbox {
 async function startChild(config: ChildConfig, control: FramedChannel<ToChild, FromChild>, inbox: ControlInbox): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`spawning: child ${process.pid}: ${line}\n`);
   const accessLog = new AccessLog(config.accessLog, config.accessLogFormat);
+  clientErrors.configure(config.errorLogInterval * 1000);
   let restartTimer: NodeJS.Timeout | undefined;
   let healthyTimer: NodeJS.Timeout | undefined;
   let statsTimer: NodeJS.Timeout | undefined;
@@ -75,6 +78,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         if (draining && balance.connections === 0) actor.send({ type: 'IDLE' });
       },
       shedConnection: (socket) => balance.shed(socket),
+      waitingConnections: (): number => gate?.waiting ?? 0,
       onTimeout: (w, method, path) => {
         const replace = workers.isServing(w) && actor.getSnapshot().matches('serving');
         if (replace) workers.replaceNext(w, 'hung');
@@ -82,11 +86,58 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         log(`${method} ${path} ran past --timeout ${config.timeout} s: 504; ${what}`);
         if (replace) actor.send({ type: 'WORKER_HUNG' });
       },
-      onResponse: (status, seconds) => metrics.observe(status, seconds),
+      onResponse: (status, seconds) => {
+        metrics.observe(status, seconds);
+        gate?.pump();
+      },
+      slotFreed: () => gate?.pump(),
       tracer,
     },
     workers,
   );
+
+  // With the controller's IPC channel (not when a test runs a child alone), connections that
+  // would wait here can go to a front with a free thread (connection-handoff.ts).
+  // Only the cleartext HTTP/1.1 front takes connections paused: TLS, h2c and PROXY headers read first.
+  const ipc = process.send !== undefined && process.env.SPAWNING_FRONT !== 'node' && config.tls === null && !config.h2c && !config.proxyProtocol;
+  const send = (msg: HandoffMessage, socket?: net.Socket): void => {
+    if (process.connected) process.send!(msg, socket);
+  };
+  const concurrency = (config.threads === 0 ? config.maxGreen : config.threads) * config.workers;
+  const gate: AcceptGate | null = ipc
+    ? new AcceptGate(
+        () => relay.inflight,
+        concurrency,
+        () => relay.queued,
+        config.maxQueue,
+        (socket) => front?.adopt?.(socket),
+        (ms) => relay.connectionWaited(ms),
+        (room) => send(room),
+      )
+    : null;
+  if (ipc) {
+    process.channel?.unref();
+    process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
+      if (msg.t === 'send') {
+        for (const s of gate!.give(msg.n)) send({ t: 'handoff' }, s);
+        gate!.changed();
+      } else if (msg.t === 'peers') {
+        gate!.peers = msg.on;
+      } else if (msg.t === 'wanted') {
+        gate!.wanted = msg.on;
+        gate!.changed();
+      } else if (msg.t === 'connection' && socket) {
+        // Draining meanwhile: still answered, with Connection: close.
+        if (front === null) socket.destroy();
+        else {
+          // As the front's own accepted sockets are (h1-server.ts).
+          socket.allowHalfOpen = true;
+          socket.setNoDelay(true);
+          gate!.accept(socket);
+        }
+      }
+    });
+  }
 
   // Loaded only with --inspect: the inspector and its WebSocket client weigh about 15 MB in every child.
   const inspector = config.inspect
@@ -128,10 +179,15 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         },
         listen: () => {
           const onClosed = (): void => {
+            gate?.pump();
             if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
           };
-          const fronts = Array.from({ length: config.listenFds }, (_, i) => listenFront(FIRST_LISTEN_FD + i, config, relay, balance, onClosed));
-          front = fronts.length === 1 ? fronts[0]! : { stopAccepting: () => fronts.forEach((f) => f.stopAccepting()), closeAll: () => fronts.forEach((f) => f.closeAll()) };
+          const accepted = gate === null ? undefined : (socket: net.Socket): void => gate.offer(socket);
+          const fronts = Array.from({ length: config.listenFds }, (_, i) => listenFront(FIRST_LISTEN_FD + i, config, relay, balance, onClosed, accepted));
+          front =
+            fronts.length === 1
+              ? fronts[0]!
+              : { stopAccepting: () => fronts.forEach((f) => f.stopAccepting()), closeAll: () => fronts.forEach((f) => f.closeAll()), adopt: (socket) => fronts[0]!.adopt?.(socket) };
         },
         reportReady: () => {
           const pid = workers.currentPid;
@@ -146,6 +202,8 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           draining = true;
           relay.drain();
           front?.stopAccepting();
+          // Connections it accepted are its own to answer (with Connection: close), not lost.
+          gate?.takeAll();
           control.send({ t: 'draining', inflight: relay.inflight });
         },
         startDeadman: () => {
@@ -165,6 +223,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
           inspector?.stop();
           clearInterval(statsTimer);
           clearTimeout(healthyTimer);
+          clientErrors.flush();
           workers.killAll();
           // A last report, so the controller's totals include every request this child served.
           void Promise.all([pushStats().catch(() => {}), tracer?.shutdown(2000)])
@@ -218,7 +277,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
     control.send({
       t: 'stats',
       requests: relay.requests,
-      inflight: relay.inflight,
+      inflight: relay.inflight + (gate?.waiting ?? 0),
       workerPid: workers.currentPid,
       rss: process.memoryUsage.rss() + workerRss,
       workerRss,
@@ -227,6 +286,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       responses: metrics.responses,
       metrics: metrics.json(),
       connections: balance.report(),
+      clientErrors: { ...clientErrors.counts },
       ...relay.counters(),
     });
   };

@@ -2,6 +2,7 @@
  * The controller process: binds the socket, then drives machines/controller.ts
  * with real children, timers and signals. Signal handlers only send events.
  */
+import type net from 'node:net';
 import { createActor } from 'xstate';
 import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
 import { controllerMachine, type ControllerActor } from '../../machines/controller.js';
@@ -11,6 +12,7 @@ import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js
 import { loadErrorLine, type LoadError, type ModuleFile } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import { ConnectionShares } from '../http/connection-balance.js';
+import { HandoffBroker, type HandoffMessage } from '../http/connection-handoff.js';
 import type { ListenSocket } from '../actors/listen-socket.js';
 import { Pidfile } from '../actors/pidfile.js';
 import { forwardSignals } from '../actors/signals.js';
@@ -111,12 +113,19 @@ export function runController(opts: ControllerOptions): Promise<number> {
             children.set(id, child);
             notices.publish({ type: 'child-started', id, slot, generation, pid: child.pid });
             let healthy: NodeJS.Timeout | undefined;
+            child.process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
+              if (msg.t === 'room') handoffs.report(id, msg);
+              else if (msg.t === 'handoff' && socket) handoffs.handoff(id, socket);
+            });
+            // A child's IPC channel must not keep the controller alive.
+            child.process.channel?.unref();
             child.on('message', (msg) => {
               switch (msg.t) {
                 case 'ready':
                   healthy = setTimeout(() => actor.send({ type: 'CHILD_HEALTHY', slot }), HEALTHY_AFTER_MS);
                   notices.publish({ type: 'child-ready', id });
                   actor.send({ type: 'CHILD_READY', id });
+                  handoffs.servingChanged(id);
                   return;
                 case 'stats': {
                   const { t: _t, ...stats } = msg;
@@ -124,6 +133,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   childRss.set(id, msg.rss);
                   sampleWorkers(id, msg.workers);
                   child.send({ t: 'balance', share: balance.report(id, msg.connections, serving()) });
+                  // A drain or a reload changes who serves without a ready or an exit of this child.
+                  handoffs.servingChanged();
                   return;
                 }
                 case 'modules':
@@ -148,11 +159,13 @@ export function runController(opts: ControllerOptions): Promise<number> {
               childRss.delete(id);
               sampleWorkers(id, []);
               balance.forget(id);
+              handoffs.forget(id);
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
               const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
               if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
               notices.publish({ type: 'child-exited', id, pid: child.pid, code, signal, unexpected });
               actor.send({ type: 'CHILD_EXIT', id });
+              handoffs.servingChanged();
             });
           },
           drainChild: (_, { id }) => drain(id),
@@ -262,6 +275,23 @@ export function runController(opts: ControllerOptions): Promise<number> {
 
     /** Children that accept connections now (not draining, not starting). */
     const serving = (): Set<number> => new Set(actor.getSnapshot().context.children.filter((c) => c.state === 'ready').map((c) => c.id));
+    /** Sends connections a front would make wait to a front with a free thread (connection-handoff.ts). */
+    const handoffs = new HandoffBroker(
+      (id, n) => void sendIpc(id, { t: 'send', n }),
+      (id, socket) => sendIpc(id, { t: 'connection' }, socket),
+      () => serving(),
+      (to, msg) => {
+        if (to !== null) sendIpc(to, msg);
+        else for (const id of children.keys()) sendIpc(id, msg);
+      },
+    );
+    const sendIpc = (id: number, msg: HandoffMessage, socket?: net.Socket): boolean => {
+      const proc = children.get(id)?.process;
+      if (!proc?.connected) return false;
+      // send()'s false means "queued behind others", not "not sent": a handle waits for the one before it to be acknowledged.
+      proc.send(msg, socket);
+      return true;
+    };
 
     /** Keeps the figures of child `id`'s workers as its latest stats give them (none: the child is gone). */
     const sampleWorkers = (id: number, workers: ChildStats['workers']): void => {

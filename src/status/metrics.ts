@@ -49,6 +49,16 @@ export class MetricsExporter {
     counter('spawning_requests_timed_out_total', 'Requests answered 504 after --timeout.', () => store.total('timedOut'));
     counter('spawning_queue_waits_total', 'Requests that waited in a child for a worker slot.', () => store.total('queueWaited'));
     counter('spawning_queue_wait_seconds_total', 'Time those requests waited, in total.', () => store.total('queueWaitMs') / 1000);
+    new Counter({
+      name: 'spawning_client_errors_total',
+      help: 'Requests the fronts refused before the app saw them (kind 400, 408, 431, 505) and connections reset mid-request (kind reset).',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(store.clientErrors())) this.inc({ kind }, n);
+      },
+    });
     new Gauge({ name: 'spawning_connections_open', help: 'Client connections open in all children.', registers, collect() { this.set(store.sum('connections')); } });
     counter('spawning_reloads_total', 'Reloads committed (a new generation serving).', () => store.counts.reloads);
     counter('spawning_reload_failures_total', 'Reloads abandoned because the new code could not load.', () => store.counts.reloadFailures);

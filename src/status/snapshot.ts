@@ -62,6 +62,8 @@ export interface ChildJson {
   connections: number;
   shed: number;
   timed_out: number;
+  /** Requests its front refused and connections reset mid-request, by kind (`400`, `408`, `431`, `505`, `reset`). */
+  client_errors: Record<string, number>;
   /** Longest wait of a request for a worker slot since the child's previous report. */
   queue_max_wait_ms: number;
   /** Seconds since the child last reported; null before its first report. */
@@ -95,6 +97,8 @@ export interface StatusJson {
   queue_wait_mean_ms: number;
   connections: number;
   responses: Record<string, number>;
+  /** Requests the fronts refused (never seen by the app) and connections reset mid-request, by kind, since start. */
+  client_errors: Record<string, number>;
   rss_bytes: number;
   counts: StatusStore['counts'];
   children: ChildJson[];
@@ -135,6 +139,7 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
       connections: stats?.connections ?? 0,
       shed: stats?.shed ?? 0,
       timed_out: stats?.timedOut ?? 0,
+      client_errors: { ...(stats?.clientErrors ?? {}) },
       queue_max_wait_ms: stats?.queueMaxWaitMs ?? 0,
       last_report_age: entry.statsAt === 0 ? null : round((now - entry.statsAt) / 1000, 1),
     });
@@ -164,6 +169,7 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
     queue_wait_mean_ms: store.total('queueWaited') === 0 ? 0 : round(store.total('queueWaitMs') / store.total('queueWaited'), 1),
     connections: store.sum('connections'),
     responses: store.responses(),
+    client_errors: store.clientErrors(),
     rss_bytes: process.memoryUsage.rss() + store.sum('rss'),
     counts: { ...store.counts },
     children,

@@ -73,6 +73,7 @@ export class StatusStore {
   readonly retiredResponses: Record<string, number> = Object.fromEntries(STATUS_CLASSES.map((c) => [c, 0]));
   retiredMetrics: MetricJson[][] = [];
   readonly retiredCounters: Record<ChildCounter, number> = { shed: 0, timedOut: 0, queueWaited: 0, queueWaitMs: 0 };
+  readonly retiredClientErrors: Record<string, number> = {};
   readonly counts = { reloads: 0, reloadFailures: 0, evictionsMemory: 0, evictionsAge: 0, workerCrashes: 0, childCrashes: 0 };
   #lastTotal = 0;
   #lastSampleAt = 0;
@@ -115,6 +116,7 @@ export class StatusStore {
     this.retiredRequests += child.stats.requests;
     for (const name of CHILD_COUNTERS) this.retiredCounters[name] += child.stats[name];
     for (const [cls, n] of Object.entries(child.stats.responses)) this.retiredResponses[cls] = (this.retiredResponses[cls] ?? 0) + n;
+    for (const [kind, n] of Object.entries(child.stats.clientErrors ?? {})) this.retiredClientErrors[kind] = (this.retiredClientErrors[kind] ?? 0) + n;
     this.retiredMetrics.push(child.stats.metrics);
   }
 
@@ -151,6 +153,13 @@ export class StatusStore {
   responses(): Record<string, number> {
     const out = { ...this.retiredResponses };
     for (const c of this.children.values()) for (const [cls, n] of Object.entries(c.stats?.responses ?? {})) out[cls] = (out[cls] ?? 0) + n;
+    return out;
+  }
+
+  /** Refused requests and mid-request resets by kind, over every child, exited ones included. */
+  clientErrors(): Record<string, number> {
+    const out = { ...this.retiredClientErrors };
+    for (const c of this.children.values()) for (const [kind, n] of Object.entries(c.stats?.clientErrors ?? {})) out[kind] = (out[kind] ?? 0) + n;
     return out;
   }
 

@@ -190,7 +190,8 @@ describe('gunicorn request corpus', { timeout: 300_000 }, () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'spawning-corpus-'));
-    child = await startChild(dir, {}, { args: ['corpus_apps.app'], forwardedAllowIps: [], maxHeaderSize: 16384, headersTimeout: 30 });
+    // Every refusal in full: the report names the reason of each.
+    child = await startChild(dir, {}, { args: ['corpus_apps.app'], forwardedAllowIps: [], maxHeaderSize: 16384, headersTimeout: 30, errorLogInterval: 0 });
     await child.message('ready');
   });
   after(async () => {
@@ -274,6 +275,29 @@ describe('gunicorn request corpus', { timeout: 300_000 }, () => {
         assert.ok(!served(out), `${c.name} (gunicorn: ${c.error}) was served: ${out.statuses}`);
         assert.ok(out.statuses.length > 0 || out.closed, `${c.name}: no answer and the connection stayed open`);
         report.push(`${c.name}: ${note}refused ${JSON.stringify(out.statuses)}${out.closed ? ' and closed' : ''}: ${out.log} (gunicorn: ${c.error})`);
+      }
+    });
+  }
+
+  it('sets SERVER_SOFTWARE in the environ, as every CGI-derived server does', async () => {
+    const out = await send(child.port, Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), 1);
+    const environ = JSON.parse(out.responses[0]!.body.toString()) as Record<string, string>;
+    assert.match(environ.SERVER_SOFTWARE ?? '', /^spawning\/\d+\.\d+\.\d+/);
+  });
+
+  // Bytes after a request in the same packet must not cost that request its answer. The third
+  // lost it every time before the fix (the parse error's 400 went out before the app answered).
+  for (const [name, raw] of [
+    ['Connection: close, then a second request', 'GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['HTTP/1.0, then a second request', 'GET /first HTTP/1.0\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n'],
+    ['a POST body, then garbage', 'POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab\x00garbage\r\n\r\n'],
+  ] as const) {
+    it(`answers a request followed in the same packet by more bytes: ${name}`, async () => {
+      for (let i = 0; i < 10; i++) {
+        const out = await send(child.port, Buffer.from(raw, 'latin1'), 1);
+        assert.ok(out.responses.length >= 1, `try ${i}: no answer: ${JSON.stringify(out.raw.toString('latin1'))}`);
+        assert.equal(out.responses[0]!.status, 200, `try ${i}: ${out.raw.toString('latin1').split('\r\n')[0]}`);
+        assert.equal((JSON.parse(out.responses[0]!.body.toString()) as Record<string, string>).PATH_INFO, '/first');
       }
     });
   }

@@ -252,15 +252,17 @@ describe('lean HTTP/1.1 front', () => {
     }
   });
 
-  it('a parse error after a request whose answer is still owed answers 400 at once, and the owed response is dropped', async () => {
-    let closedBeforeFinish: boolean | undefined;
+  it('a parse error after a request whose answer is still owed: that answer goes out, then the connection closes', async () => {
     const { port } = await serve((_req, res) => {
-      res.on('close', () => (closedBeforeFinish = !res.writableFinished));
+      // Answered after the bad bytes were read: the parse error must not take its place.
+      setTimeout(() => {
+        res.writeHead(200, 'OK', ['Content-Length', '2']);
+        res.end(Buffer.from('ok'));
+      }, 100);
     });
     const { received, closed } = await exchange({ port }, 'GET / HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n');
     assert.ok(closed);
-    assert.deepEqual(parseResponses(received).map((r) => r.status), [400]);
-    await waitFor(() => closedBeforeFinish, "the owed response's close");
+    assert.deepEqual(parseResponses(received).map((r) => r.status), [200]);
   });
 
   it('--headers-timeout: a head not complete in time is answered 408 and closed', async () => {

@@ -25,7 +25,7 @@
  * Expect...) get an ordinary response in their place in the queue.
  */
 import type net from 'node:net';
-import { clientErrorBody, clientErrorReply, clientErrorStatus, logClientError } from '../client-error.js';
+import { clientErrorBody, clientErrorReply, clientErrorStatus, logClientError, RESET } from '../client-error.js';
 import type { FrontHandlers, FrontPeer } from '../front.js';
 import { reasonPhrase } from '../front.js';
 import { H1Request, type BodyFlow } from './h1-request.js';
@@ -131,7 +131,7 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('drain', this.#onDrain);
-    socket.on('error', noop);
+    socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
   }
 
@@ -186,6 +186,13 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
     this.#startDiscarding();
     if (this.#queue.length > 0) this.#abortQueue();
     if (this.lingerSince === 0) this.#closeSoon();
+  };
+
+  readonly #onError = (err: NodeJS.ErrnoException): void => {
+    // A reset between requests is how browsers drop idle keep-alive connections; one in the middle
+    // of a request is counted with the refusals (a flood of them is an attack like any other).
+    if (this.#closed || (this.#current === null && this.#queue.length === 0)) return;
+    logClientError(RESET, this.remoteAddress, err.code, this.#current !== null ? 'while the request was read' : 'while the answer was owed');
   };
 
   readonly #onDrain = (): void => {
@@ -402,8 +409,15 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   /** The request being read cannot be: answer at once if nothing of a response has gone out yet, else cut the connection. */
   #refuse(code: string, message: string): void {
     const status = clientErrorStatus(code);
+    const owed = this.#current === null && this.#queue.length > 0;
     this.#last = true;
     this.#startDiscarding();
+    if (owed) {
+      // Bytes after complete requests whose answers are still owed: those answers go out first
+      // (the garbage took none of their framing), then the connection closes without a 400.
+      if (status !== null) logClientError(status, this.remoteAddress, code, message);
+      return;
+    }
     const active = this.#queue[0];
     if (status === null || this.lingerSince !== 0 || !this.#socket.writable || (active !== undefined && active.flushed)) {
       this.destroy();
@@ -428,4 +442,3 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   }
 }
 
-function noop(): void {}

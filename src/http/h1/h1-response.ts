@@ -55,6 +55,10 @@ export class H1Response implements FrontResponse {
   expectContinue = false;
   /** Bytes of this response went to the socket (a 100 Continue does not count): no other answer can go before it now. */
   flushed = false;
+  /** Body bytes taken (cut at the Content-Length), whether they left yet or wait their turn. */
+  bodyBytes = 0;
+  /** Body bytes the Content-Length still allows; -1: no length to keep to. */
+  #remaining = -1;
   readonly #sink: ResponseSink;
   readonly #req: HeadRequest;
   #active = false;
@@ -88,6 +92,7 @@ export class H1Response implements FrontResponse {
     this.#head = head.text;
     this.#hasBody = head.hasBody;
     this.#chunked = head.chunked;
+    this.#remaining = head.length;
     if (head.last) {
       this.last = true;
       this.#sink.closing();
@@ -101,12 +106,15 @@ export class H1Response implements FrontResponse {
       return false;
     }
     if (!this.headersSent) this.writeHead(this.statusCode, reasonPhrase(this.statusCode), []);
+    if (this.#remaining >= 0 && chunk.length > this.#remaining) chunk = chunk.subarray(0, this.#remaining);
     if (!this.#hasBody || chunk.length === 0) {
-      // No body may follow (HEAD, 204, 304): the bytes are dropped, as node drops them. (An empty
-      // chunk would end a chunked body.)
+      // No body may follow (HEAD, 204, 304), or none past the Content-Length: the bytes are
+      // dropped, as gunicorn drops them. (An empty chunk would end a chunked body.)
       if (callback) process.nextTick(callback);
       return true;
     }
+    if (this.#remaining >= 0) this.#remaining -= chunk.length;
+    this.bodyBytes += chunk.length;
     const ok = this.#chunked ? this.#emit(`${chunk.length.toString(16)}\r\n`, chunk, CRLF, callback) : this.#emit('', chunk, '', callback);
     if (!ok) this.#needDrain = true;
     return ok;
@@ -121,7 +129,15 @@ export class H1Response implements FrontResponse {
       this.writeHead(status, reasonPhrase(status), bodiless ? [] : ['Content-Length', String(length)]);
     }
     this.#ended = true;
-    const body = this.#hasBody && chunk !== undefined && chunk.length > 0 ? chunk : null;
+    let body = this.#hasBody && chunk !== undefined && chunk.length > 0 ? chunk : null;
+    if (body !== null && this.#remaining >= 0) {
+      if (body.length > this.#remaining) body = body.subarray(0, this.#remaining);
+      this.#remaining -= body.length;
+    }
+    if (body !== null) this.bodyBytes += body.length;
+    // Shorter than its Content-Length: the client would wait for the rest until a timeout. Closing
+    // the connection tells it at once that the body is incomplete.
+    if (this.#remaining > 0) this.#closeAfter();
     if (this.#chunked) {
       if (body === null) this.#emit(LAST_CHUNK, null, '', undefined);
       else this.#emit(`${body.length.toString(16)}\r\n`, body, `\r\n${LAST_CHUNK}`, undefined);
@@ -130,6 +146,22 @@ export class H1Response implements FrontResponse {
     }
     if (this.#active) this.#done();
     return this;
+  }
+
+  truncate(): void {
+    if (this.#ended || this.destroyed) return;
+    this.#ended = true;
+    this.#closeAfter();
+    // The head, if it has not left yet; a chunked body gets no last chunk, so the client sees it cut.
+    this.#emit('', null, '', undefined);
+    if (this.#active) this.#done();
+  }
+
+  /** The connection closes once this response is out. */
+  #closeAfter(): void {
+    if (this.last) return;
+    this.last = true;
+    this.#sink.closing();
   }
 
   writeContinue(): void {

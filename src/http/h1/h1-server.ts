@@ -78,10 +78,14 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
   // --h2c: a connection that opens with the HTTP/2 preface goes to the HTTP/2 front instead.
   const h2c = opts.h2c;
   // allowHalfOpen: a client that ends its side after sending still gets its answers.
-  const onConnection = h2c === undefined ? (socket: net.Socket) => void engine.adopt(socket) : (socket: net.Socket) => sniffPreface(socket, engine, h2c, opts.headersTimeoutMs || 30_000);
+  const serve = h2c === undefined ? (socket: net.Socket) => void engine.adopt(socket) : (socket: net.Socket) => sniffPreface(socket, engine, h2c, opts.headersTimeoutMs || 30_000);
+  // Another party decides when an accepted connection is read (connection-handoff.ts): it arrives paused,
+  // so it can still be sent to another front. The child offers that only without --h2c and --proxy-protocol.
+  const accepted = opts.accepted;
+  const onConnection = accepted ?? serve;
   // --proxy-protocol: the PROXY header comes off the socket before HTTP/1.1 or the HTTP/2 preface is looked at.
   const server = net.createServer(
-    { allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive },
+    { allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive, pauseOnConnect: accepted !== undefined },
     opts.proxyProtocol ? acceptProxied(opts.proxyProtocol, onConnection) : onConnection,
   );
   server.once('close', () => engine.stop());
@@ -96,6 +100,7 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
       engine.closeAll();
       h2c?.closeAll();
     },
+    adopt: serve,
   };
   return { server, front };
 }

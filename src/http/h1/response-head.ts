@@ -9,16 +9,23 @@
  * `Connection: close`; `Transfer-Encoding: chunked` for an HTTP/1.1 body of
  * unknown length, and a close-delimited body for HTTP/1.0.
  *
- * One difference: the app's own `Connection` header is not passed on. Whether
- * the connection stays open is the front's to say (a drain or the connection
- * balance closes it), though an app that asks for close gets it. Node would
- * send the app's header and let it overrule the drain.
+ * Differences from node, where the app's headers would break the framing:
+ * - the app's own `Connection` header is not passed on. Whether the
+ *   connection stays open is the front's to say (a drain or the connection
+ *   balance closes it), though an app that asks for close gets it. Node would
+ *   send the app's header and let it overrule the drain;
+ * - nor is its `Transfer-Encoding`, a hop-by-hop field PEP 3333 forbids the
+ *   app: the front frames the body itself (a Content-Length, else chunked), as
+ *   gunicorn does. Node would send both Content-Length and the app's
+ *   encoding, which RFC 9112 §6.1 forbids;
+ * - a 1xx or 204 response loses any Content-Length (RFC 9110 §8.6: a server
+ *   MUST NOT send one there).
  */
 
 const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_FIELD_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 const CLOSE = /(?:^|\W)close(?:$|\W)/i;
-const CHUNKED = /(?:^|\W)chunked(?:$|\W)/i;
+const DIGITS = /^\d+$/;
 
 /** A response the front must not send; the message is node's. */
 export class ResponseHeadError extends Error {
@@ -58,6 +65,8 @@ export interface Head {
   chunked: boolean;
   /** The connection closes after this response. */
   last: boolean;
+  /** The body length the head declares (Content-Length), or -1: none, or no body may follow. */
+  length: number;
 }
 
 /**
@@ -69,9 +78,11 @@ export function buildHead(status: number, reason: string, headers: readonly stri
   if (INVALID_FIELD_CHAR.test(reason)) throw new ResponseHeadError('ERR_INVALID_CHAR', 'Invalid character in statusMessage');
   if (headers.length % 2 !== 0) throw new ResponseHeadError('ERR_INVALID_ARG_VALUE', "The argument 'headers' is invalid: an odd number of names and values");
   let text = `HTTP/1.1 ${status} ${reason}\r\n`;
+  const hasBody = !req.isHead && status !== 204 && status !== 304 && status >= 200;
+  const lengthAllowed = status !== 204 && status >= 200;
   let hasDate = false;
+  let length = -1;
   let hasLength = false;
-  let te: string | null = null;
   let appKeepAlive = false;
   let appClose = false;
   for (let i = 0; i < headers.length; i += 2) {
@@ -88,22 +99,20 @@ export function buildHead(status: number, reason: string, headers: readonly stri
       else if (lower === 'connection') {
         appClose ||= CLOSE.test(value);
         continue;
-      } else if (lower === 'content-length') hasLength = true;
-      else if (lower === 'transfer-encoding') te = te === null ? value : `${te}, ${value}`;
+      } else if (lower === 'content-length') {
+        if (!lengthAllowed) continue;
+        if (!hasLength && DIGITS.test(value.trim())) length = Number(value.trim());
+        hasLength = true;
+      } else if (lower === 'transfer-encoding') continue;
     }
     text += `${name}: ${value}\r\n`;
   }
   if (!hasDate) text += date();
 
-  const hasBody = !req.isHead && status !== 204 && status !== 304 && status >= 200;
   let chunked = false;
   let last = appClose || !keepAlive;
   let framing = '';
-  if (te !== null) {
-    chunked = hasBody && CHUNKED.test(te);
-    // A 204/304 the app sent Transfer-Encoding for, or an encoding we cannot delimit: close, as node does.
-    if (!chunked) last = true;
-  } else if (!hasLength && hasBody) {
+  if (!hasLength && hasBody) {
     // HTTP/1.0 clients know no chunked encoding: without a length only closing ends the body.
     if (req.http10) last = true;
     else {
@@ -112,7 +121,7 @@ export function buildHead(status: number, reason: string, headers: readonly stri
     }
   }
   text += last ? 'Connection: close\r\n' : appKeepAlive ? 'Connection: keep-alive\r\n' : `Connection: keep-alive\r\n${keepAliveHeader}`;
-  return { text: `${text}${framing}\r\n`, hasBody, chunked, last };
+  return { text: `${text}${framing}\r\n`, hasBody, chunked, last, length: hasBody ? length : -1 };
 }
 
 /** `HTTP/1.1 103 Early Hints` with `hints`; throws ResponseHeadError, as buildHead does, on a name or value node would refuse. */
