@@ -23,8 +23,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { freePort, median, treeCpu, wrkFigures } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -46,16 +46,6 @@ interface ServerSpec {
   args: string[];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 async function start(spec: ServerSpec): Promise<{ proc: ChildProcess; port: number }> {
   const port = await freePort();
   const args = [spec.bin, '--processes', '1', '--threads', '4', '-l', '/dev/null', '--python', path.join(ROOT, '.venv', 'bin', 'python'), '--port', String(port), ...spec.args, 'bench.app'];
@@ -73,39 +63,6 @@ async function start(spec: ServerSpec): Promise<{ proc: ChildProcess; port: numb
   throw new Error(`spawning ${spec.args.join(' ')} did not answer in 30 s`);
 }
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU seconds used so far by `root` and its descendants: [all, the Python workers alone]. */
-function treeCpuSeconds(root: number): [number, number] {
-  const procs = new Map<number, string[]>();
-  const names = new Map<number, string>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      names.set(Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-      procs.set(Number(entry), stat.slice(stat.lastIndexOf(')') + 2).split(' '));
-    } catch {
-      // gone
-    }
-  }
-  const tree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, fields] of procs) if (tree.has(Number(fields[1])) && !tree.has(pid)) grew = tree.add(pid) !== undefined;
-  }
-  let all = 0;
-  let python = 0;
-  for (const pid of tree) {
-    const fields = procs.get(pid);
-    if (!fields) continue;
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    all += ticks;
-    if (names.get(pid)?.startsWith('python')) python += ticks;
-  }
-  return [all / CLOCK_TICKS, python / CLOCK_TICKS];
-}
-
 interface Sample {
   rps: number;
   cpuUs: number;
@@ -115,9 +72,9 @@ interface Sample {
 
 function load(port: number, v: Variant, seconds: number, pid: number): Sample {
   if (v.client !== 'node') return wrk(port, v, seconds, pid);
-  const [before, pyBefore] = treeCpuSeconds(pid);
+  const { all: before, python: pyBefore } = treeCpu(pid);
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--client', String(port), v.path, String(v.connections), String(seconds)], { encoding: 'utf8' });
-  const [after, pyAfter] = treeCpuSeconds(pid);
+  const { all: after, python: pyAfter } = treeCpu(pid);
   const [requests, errors] = out.trim().split(' ').map(Number) as [number, number];
   const per = (s: number): number => (requests > 0 ? (s * 1e6) / requests : NaN);
   return { rps: requests / seconds, cpuUs: per(after - before), pyUs: per(pyAfter - pyBefore), errors };
@@ -125,21 +82,13 @@ function load(port: number, v: Variant, seconds: number, pid: number): Sample {
 
 function wrk(port: number, v: Variant, seconds: number, pid: number): Sample {
   const args = ['-t2', `-c${v.connections}`, `-d${seconds}s`, '--timeout', '10s', `http://127.0.0.1:${port}${v.path}`];
-  const [before, pyBefore] = treeCpuSeconds(pid);
+  const { all: before, python: pyBefore } = treeCpu(pid);
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
-  const [after, pyAfter] = treeCpuSeconds(pid);
-  const requests = Number(/(\d+) requests in /.exec(out)?.[1] ?? 0);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (socket ? socket.slice(1).reduce((n, x) => n + Number(x), 0) : 0);
+  const { all: after, python: pyAfter } = treeCpu(pid);
+  const { rps, requests, errors } = wrkFigures(out);
   const per = (s: number): number => (requests > 0 ? (s * 1e6) / requests : NaN);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), cpuUs: per(after - before), pyUs: per(pyAfter - pyBefore), errors };
+  return { rps, cpuUs: per(after - before), pyUs: per(pyAfter - pyBefore), errors };
 }
-
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

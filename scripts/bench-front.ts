@@ -10,11 +10,11 @@
  *   node dist/scripts/bench-front.js [--duration 5] [--repeats 3] [--scenarios hello,10k,echo]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, median, treeCpu, wrkFigures } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -36,16 +36,6 @@ const FRONTS = [
   { key: 'lean', label: 'lean h1 front (default)', env: { SPAWNING_FRONT: '' } },
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 async function start(env: Record<string, string>): Promise<{ proc: ChildProcess; port: number }> {
   const port = await freePort();
   const args = [path.join(ROOT, 'bin', 'spawning.js'), '--processes', '1', '--threads', '4', '-l', '/dev/null', '--python', path.join(ROOT, '.venv', 'bin', 'python'), '--port', String(port), 'bench.app'];
@@ -63,39 +53,6 @@ async function start(env: Record<string, string>): Promise<{ proc: ChildProcess;
   throw new Error(`spawning with ${JSON.stringify(env)} did not answer in 30 s`);
 }
 
-/** The fields of /proc/PID/stat after the command name; null once the process is gone. */
-function procStat(pid: number | string): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU seconds (user + system) used so far by `root` and all its descendants. */
-function treeCpuSeconds(root: number): number {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const fields = procStat(entry);
-    if (fields) parents.set(Number(entry), Number(fields[1]));
-  }
-  const tree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) grew = tree.add(pid) !== undefined;
-  }
-  let ticks = 0;
-  for (const pid of tree) {
-    const fields = procStat(pid);
-    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / CLOCK_TICKS;
-}
-
 interface Sample {
   rps: number;
   cpuUs: number;
@@ -104,20 +61,12 @@ interface Sample {
 
 function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string | null, pid: number): Sample {
   const args = ['-t2', '-c50', `-d${seconds}s`, ...(luaFile ? ['-s', luaFile] : []), `http://127.0.0.1:${port}${scenario.path}`];
-  const before = treeCpuSeconds(pid);
+  const before = treeCpu(pid).all;
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
-  const cpu = treeCpuSeconds(pid) - before;
-  const requests = Number(/(\d+) requests in /.exec(out)?.[1] ?? 0);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN, errors };
+  const cpu = treeCpu(pid).all - before;
+  const { rps, requests, errors } = wrkFigures(out);
+  return { rps, cpuUs: requests > 0 ? (cpu * 1e6) / requests : NaN, errors };
 }
-
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

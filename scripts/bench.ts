@@ -14,11 +14,12 @@
  *        [--write BENCHMARKS.md]
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, median, processTree, treeCpu } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EXAMPLES = path.join(ROOT, 'examples');
@@ -190,17 +191,6 @@ interface Running {
   launch: Launch;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
 async function answers(port: number, urlPath: string, mode: Mode = 'sync'): Promise<boolean> {
   if (TLS_MODES.includes(mode) || mode === 'h2c') {
     // fetch takes neither a certificate made for the run nor HTTP/2: curl does.
@@ -258,32 +248,6 @@ function stop(proc: ChildProcess): void {
   }, 3000).unref();
 }
 
-/** The fields of /proc/PID/stat after the command name (state, ppid, …); null once the process is gone. */
-function procStat(pid: number | string): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** A process and all its descendants, from /proc. */
-function processTree(root: number): Set<number> {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const fields = procStat(entry);
-    if (fields) parents.set(Number(entry), Number(fields[1]));
-  }
-  const tree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) grew = tree.add(pid) !== undefined;
-  }
-  return tree;
-}
-
 /** Resident memory of a process and all its descendants. */
 function treeRss(root: number): number {
   let bytes = 0;
@@ -330,23 +294,6 @@ function rolesTable(idle: ReturnType<typeof rssByRole>, loaded: ReturnType<typeo
   return lines.join('\n');
 }
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/**
- * CPU seconds (user + system) a process and its descendants have used so far.
- * Per request, this is what a server costs whatever the host's noise: the
- * requests/s of a run swing with what else the cores do, the CPU per request
- * much less.
- */
-function treeCpuSeconds(root: number): number {
-  let ticks = 0;
-  for (const pid of processTree(root)) {
-    const fields = procStat(pid);
-    if (fields) ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-  }
-  return ticks / CLOCK_TICKS;
-}
-
 // ---- load ------------------------------------------------------------------
 
 interface Sample {
@@ -372,9 +319,9 @@ function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string 
   if (luaFile) args.push('-s', luaFile);
   for (const h of scenario.headers ?? []) args.push('-H', h);
   args.push(`${tls ? 'https' : 'http'}://127.0.0.1:${port}${scenario.path}`);
-  const cpuBefore = serverPid === undefined ? NaN : treeCpuSeconds(serverPid);
+  const cpuBefore = serverPid === undefined ? NaN : treeCpu(serverPid).all;
   const out = execFileSync('wrk', args, { encoding: 'utf8' });
-  const cpu = serverPid === undefined ? NaN : treeCpuSeconds(serverPid) - cpuBefore;
+  const cpu = serverPid === undefined ? NaN : treeCpu(serverPid).all - cpuBefore;
   if (!/Requests\/sec/.test(out) || / 0 requests in/.test(out)) process.stderr.write(`bench: wrk ${args.join(' ')} gave:\n${out}\n`);
   const field = (re: RegExp): string => re.exec(out)?.[1] ?? '0';
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
@@ -394,9 +341,9 @@ function wrk(port: number, scenario: Scenario, seconds: number, luaFile: string 
 function h2load(port: number, scenario: Scenario, seconds: number, serverPid?: number): Sample {
   const url = `${scenario.mode === 'h2c' ? 'http' : 'https'}://127.0.0.1:${port}${scenario.path}`;
   const args = ['-t2', `-c${scenario.connections}`, `-m${scenario.streams ?? 1}`, `-D${seconds}`, '--warm-up-time=1', url];
-  const cpuBefore = serverPid === undefined ? NaN : treeCpuSeconds(serverPid);
+  const cpuBefore = serverPid === undefined ? NaN : treeCpu(serverPid).all;
   const out = execFileSync('h2load', args, { encoding: 'utf8', maxBuffer: 16 << 20 });
-  const cpu = serverPid === undefined ? NaN : treeCpuSeconds(serverPid) - cpuBefore;
+  const cpu = serverPid === undefined ? NaN : treeCpu(serverPid).all - cpuBefore;
   const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
@@ -462,11 +409,6 @@ const waitMs = (scenario: Scenario): number => Number(/[?&]ms=(\d+)/.exec(scenar
 
 // ---- tables ----------------------------------------------------------------
 
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const mib = (bytes: number): string => `${fmt(bytes / 2 ** 20, 0)} MiB`;
 
