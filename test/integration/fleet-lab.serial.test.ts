@@ -125,12 +125,13 @@ describe('a fleet in network namespaces under NATS faults', { skip: skip ?? fals
    * reload, `inject` when the reload's stderr says so, heal, and check what
    * every fault must show. Returns the reload's run.
    */
-  async function rehearse(fault: string, reloadArgs: string[], inject: (stderr: string) => Promise<void> | null): Promise<Run> {
+  async function rehearse(fault: string, reloadArgs: string[], inject: (stderr: string) => Promise<void> | null, first?: () => Promise<void>): Promise<Run> {
     version++;
     await labOk('deploy', `v${version}`);
     const before = new Map<string, number>();
     for (const h of HOSTS) before.set(h, await ownGeneration(h));
     const load = startLoad();
+    await first?.();
     let injected: Promise<void> | null = null;
     const reload = await lab(['reload', ...reloadArgs], (stderr) => (injected ??= inject(stderr)));
     await injected;
@@ -192,10 +193,10 @@ describe('a fleet in network namespaces under NATS faults', { skip: skip ?? fals
     const wait = 4;
     const startedAt = new Map<string, number>();
     for (const h of HOSTS) startedAt.set(h, await ownGeneration(h));
-    const reload = await rehearse('partition', ['--wait', String(wait)], (stderr) =>
-      // h1 (the canary) is reloading; h2 has not been asked yet.
-      /batch 1\/3 \(canary\): h1/.test(stderr) ? labOk('fault', 'partition', 'h2').then(() => {}) : null,
-    );
+    // Cut off before the rollout starts, while its registry entry is still live: injected when the canary
+    // began, the fault raced the rollout, and on a busy machine h2 could be asked (and reload) before the
+    // partition took hold, which is a different scenario (a lost answer) from the one checked here.
+    const reload = await rehearse('partition', ['--wait', String(wait)], () => null, () => labOk('fault', 'partition', 'h2').then(() => {}));
     assert.equal(reload.code, 5, reload.stderr);
     assert.match(reload.stderr, /^spawning: fleet reload: h1: generation \d+ \(reloaded from \d+\)$/m);
     assert.match(reload.stderr, /^spawning: fleet reload: h2: generation unknown \(unreachable; \d+ before the rollout\) \(failed: 'h2' did not answer within 4 s/m);
