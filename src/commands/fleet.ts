@@ -63,6 +63,8 @@ const READ_RETRY_MS = 20_000;
 const READ_TRY_MS = 2_000;
 /** How long the reload report waits for a host still reloading, and how long each host gets to answer `report`. */
 const SETTLE_MS = 15_000;
+/** A fleet read empty is read again this long before `fleet reload` believes it (see `rolloutMembers`). */
+const EMPTY_RETRY_MS = 5_000;
 const REPORT_TIMEOUT_MS = 2_000;
 
 /** Retries what failed for a reason that passes by itself (isTransientNatsError) until the deadline. */
@@ -193,8 +195,23 @@ export function rolloutReport(
   });
 }
 
+/**
+ * The members a rollout starts from. Just after a NATS node comes back, the registry's stream can answer
+ * "not found" for a moment while JetStream recovers it, which reads as an empty fleet: a reload asked then
+ * would end with "no members", so an empty read is tried again for a few seconds first.
+ */
+async function rolloutMembers(nc: NatsConnection, fleet: string): Promise<NodeReport[]> {
+  const end = Date.now() + EMPTY_RETRY_MS;
+  let all = await members(nc, fleet);
+  while (all.length === 0 && Date.now() < end) {
+    await sleep(250);
+    all = await members(nc, fleet);
+  }
+  return all;
+}
+
 async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Promise<number> {
-  const all = await members(nc, settings.fleet);
+  const all = await rolloutMembers(nc, settings.fleet);
   const skipped = all.filter((r) => r.state === 'draining' || r.state === 'stopping');
   for (const r of skipped) io.log(`spawning: fleet reload: skipping ${r.node} (${r.state})`);
   const nodes = all.filter((r) => !skipped.includes(r)).map((r) => r.node);
