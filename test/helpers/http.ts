@@ -3,6 +3,7 @@
  * (pipelining, HEAD, 100-continue, malformed requests), and a small response
  * parser to read them back.
  */
+import http from 'node:http';
 import net from 'node:net';
 
 export interface RawResponse {
@@ -235,4 +236,17 @@ export class Connection {
 export function requestHead(method: string, target: string, headers: Array<[string, string]> = []): string {
   const lines = [`${method} ${target} HTTP/1.1`, ...(headers.some(([n]) => n.toLowerCase() === 'host') ? [] : ['Host: localhost']), ...headers.map(([n, v]) => `${n}: ${v}`)];
   return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** A GET on a new connection (no agent): a kept-alive one may still reach a draining child of an old generation. */
+export function freshGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
 }

@@ -8,12 +8,12 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FULL_LINES } from '../../src/http/client-error.js';
+import { freshGet } from '../helpers/http.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -49,29 +49,10 @@ function refuse(port: number, raw: string): Promise<number> {
   });
 }
 
-function getJson(url: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(JSON.parse(body) as Record<string, unknown>));
-      })
-      .on('error', reject);
-  });
+async function getJson(url: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await freshGet(url)) as Record<string, unknown>;
 }
 
-function getText(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 describe('bounded logging of refused requests', { timeout: 180_000 }, () => {
   let server: RunningServer;
@@ -132,7 +113,7 @@ describe('bounded logging of refused requests', { timeout: 180_000 }, () => {
       return Object.keys(want).every((k) => c[k] === want[k]) ? c : null;
     }, 'status.json client_errors');
     assert.deepEqual(counts, want);
-    const metrics = await getText(`${status}/metrics`);
+    const metrics = await freshGet(`${status}/metrics`);
     for (const [kind, n] of Object.entries(want)) assert.ok(metrics.includes(`spawning_client_errors_total{kind="${kind}"} ${n}\n`), `${kind} ${n} in /metrics`);
   });
 
@@ -147,7 +128,7 @@ describe('bounded logging of refused requests', { timeout: 180_000 }, () => {
   });
 
   test('the access log has one line per answered request and none for refusals', async () => {
-    await getText(`http://127.0.0.1:${server.port}/hello?logged=1`);
+    await freshGet(`http://127.0.0.1:${server.port}/hello?logged=1`);
     const lines = await waitFor(() => { const text = readFileSync(accessLog, 'utf8'); return text.includes('logged=1') ? text.trim().split('\n') : null; }, 'the access log line');
     assert.equal(lines.length, 1, lines.join('\n'));
   });

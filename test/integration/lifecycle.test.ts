@@ -5,29 +5,16 @@
  * under sustained keep-alive load and must lose no request.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { freshGet } from '../helpers/http.js';
 import { startLoad, stopAllLoads, type Load, type LoadReport } from '../helpers/load.js';
 import { childPids, treeRssBytes, workerPids } from '../helpers/processes.js';
 import { killAllServers, startServer } from '../helpers/server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A GET on a new connection: a kept-alive one may still reach a draining child of the old generation. */
-function freshGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 function appDir(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'spawning-lifecycle-'));
