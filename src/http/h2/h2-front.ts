@@ -26,6 +26,8 @@ const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM } =
 /** Streams a client may reset before their answer in one go, and then per second. */
 export const RESET_BURST = 200;
 export const RESET_RATE = 50;
+/** How long a connection sent ENHANCE_YOUR_CALM is still read (and its new streams discarded) before it is cut. */
+const LINGER_MS = 1000;
 /** Streams per connection at most, whatever the child's capacity (nginx 128, Go 250, h2o 100). */
 const MAX_STREAMS_CAP = 128;
 /** Header fields per request (pseudo-headers count), node's default is 128. */
@@ -52,6 +54,7 @@ class Session implements H2Connection {
   #tokens = RESET_BURST;
   #refilledAt = Date.now();
   #retired = false;
+  #calmed = false;
 
   constructor(session: http2.ServerHttp2Session, socket: net.Socket, tlsEnviron: Record<string, string> | undefined) {
     this.session = session;
@@ -77,6 +80,13 @@ class Session implements H2Connection {
       if (!s.closed && !s.destroyed) s.close();
     };
     if (!s.ping(close)) close();
+  }
+
+  /** Marks the connection as told to calm down; false when it already was (or is gone). */
+  calm(): boolean {
+    if (this.#calmed || this.session.destroyed) return false;
+    this.#calmed = true;
+    return true;
   }
 
   /** A stream the client reset before its answer; false: this client is flooding. */
@@ -156,16 +166,23 @@ export class H2Sessions {
     if (this.#draining) peer.retire();
   }
 
-  /** A stream the client reset before its answer: past the budget, the connection ends. */
+  /**
+   * A stream the client reset before its answer: past the budget, GOAWAY
+   * ENHANCE_YOUR_CALM. The session is not destroyed at once: destroy() stops
+   * reading, and a client still writing its flood then never gets its write
+   * done, so never reads the GOAWAY (node's own client stops reading while a
+   * write is pending). For LINGER_MS the connection keeps reading, nghttp2
+   * discarding every stream past the GOAWAY's last id, then it is cut
+   * whatever the client does.
+   */
   #reset(peer: Session): void {
-    if (peer.spendReset(Date.now()) || peer.session.destroyed) return;
+    if (peer.spendReset(Date.now()) || !peer.calm()) return;
     process.stderr.write(`spawning: HTTP/2 client ${peer.remoteAddress ?? ''} reset more than ${RESET_BURST} streams (then ${RESET_RATE}/s) before their answers: GOAWAY ENHANCE_YOUR_CALM\n`);
-    // goaway() first: destroy()'s own code does not reach the wire before the socket closes.
     peer.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
-    peer.session.destroy();
-    // The session closes its socket once its last write is done, which a client that keeps
-    // sending can put off for good: the socket goes regardless, a moment later.
-    setTimeout(() => peer.socket.destroy(), 250).unref();
+    setTimeout(() => {
+      peer.session.destroy();
+      peer.socket.destroy();
+    }, LINGER_MS).unref();
   }
 
   #stream(stream: http2.ServerHttp2Stream, flags: number, rawHeaders: string[], peer: Session, handlers: FrontHandlers): void {
