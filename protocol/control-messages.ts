@@ -35,6 +35,12 @@ export interface ChildDerived {
   workers: number;
   /** --certfile/--keyfile/--ca-certs as read by the controller (null: cleartext); `tls` messages replace it. */
   tls: TlsMaterial | null;
+  /**
+   * Other fronts serve beside this one, or are starting to: from its first
+   * connection it holds those it has no room for unread, for a front with a
+   * free thread (connection-handoff.ts); `peers` messages update it.
+   */
+  peers: boolean;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { ChildConfig, ChildDerived } from '../../protocol/control-messages.
 import { defaults, sentTo, type Settings, type SettingsTo } from './settings.js';
 
 /** What only the running controller knows: the positional arguments, the interpreter, the bound address, its paths and timing. */
-export type ChildFacts = Omit<ChildDerived, 'keepalive' | 'accessLog' | 'scriptName' | 'workers'>;
+export type ChildFacts = Omit<ChildDerived, 'keepalive' | 'accessLog' | 'scriptName' | 'workers' | 'peers'>;
 
 export function childConfig(settings: Settings, facts: ChildFacts): ChildConfig {
   const { accessLogFile } = settings;
@@ -23,6 +23,7 @@ export function childConfig(settings: Settings, facts: ChildFacts): ChildConfig 
     scriptName: settings.scriptName ?? '',
     // The controller gives each child its share of --processes when it starts it.
     workers: 1,
+    peers: false,
   };
 }
 

@@ -52,7 +52,7 @@ export class AcceptGate {
   /** Connections wait in some front: every change of room is news. */
   wanted = false;
   /** Another front serves: connections are held unread while there is no room. Alone, a front reads them at once (they queue in the relay, up to --max-queue, as before). */
-  #peers = false;
+  #peers: boolean;
 
   constructor(
     /** Requests in flight (running or queued). */
@@ -67,7 +67,11 @@ export class AcceptGate {
     private readonly waited: (ms: number) => void,
     /** Tells the controller (null: no controller to tell, e.g. a child run alone). */
     private readonly report: ((room: RoomReport) => void) | null,
-  ) {}
+    /** Other fronts serve or are starting (the child's start config). */
+    peers: boolean,
+  ) {
+    this.#peers = peers;
+  }
 
   get spare(): number {
     return Math.max(0, this.capacity - this.inflight() - this.#reserved);
@@ -181,15 +185,22 @@ export class HandoffBroker {
     private readonly deliver: (id: number, socket: net.Socket) => boolean,
     /** Fronts that take new connections (serving, not draining). */
     private readonly serving: () => ReadonlySet<number>,
+    /** How many fronts serve or are starting to. */
+    private readonly fronts: () => number,
     /** Sends a message to front `id`, or to every front (null). */
     private readonly tell: (id: number | null, msg: HandoffMessage) => void,
   ) {}
 
   #peers: boolean | null = null;
 
-  /** After a front became ready or left: tells every front whether others serve too (and always `to`, a new one). */
+  /**
+   * After a front became ready or left: tells every front whether others
+   * serve too (and always `to`, a new one). A front still starting counts:
+   * the first front ready is not told it is alone, only to be told otherwise
+   * a moment later, racing the first connections.
+   */
   servingChanged(to?: number): void {
-    const peers = this.serving().size > 1;
+    const peers = this.fronts() > 1;
     if (peers !== this.#peers) {
       this.#peers = peers;
       this.tell(null, { t: 'peers', on: peers });

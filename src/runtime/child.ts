@@ -113,6 +113,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         (socket) => front?.adopt?.(socket),
         (ms) => relay.connectionWaited(ms),
         (room) => send(room),
+        config.peers,
       )
     : null;
   if (ipc) {

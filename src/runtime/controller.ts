@@ -109,7 +109,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
         actions: {
           spawnChild: (_, { id, slot, generation }) => {
             const workers = workersOfSlot(slot, childConfig.processes, opts.processes);
-            const child = new ChildHandle(id, slot, generation, sockets.map((s) => s.fd), { ...childConfig, workers });
+            const child = new ChildHandle(id, slot, generation, sockets.map((s) => s.fd), { ...childConfig, workers, peers: processes > 1 });
             children.set(id, child);
             notices.publish({ type: 'child-started', id, slot, generation, pid: child.pid });
             let healthy: NodeJS.Timeout | undefined;
@@ -275,11 +275,14 @@ export function runController(opts: ControllerOptions): Promise<number> {
 
     /** Children that accept connections now (not draining, not starting). */
     const serving = (): Set<number> => new Set(actor.getSnapshot().context.children.filter((c) => c.state === 'ready').map((c) => c.id));
+    /** Children that accept connections now or will once ready. */
+    const fronts = (): number => actor.getSnapshot().context.children.filter((c) => c.state === 'ready' || c.state === 'starting').length;
     /** Sends connections a front would make wait to a front with a free thread (connection-handoff.ts). */
     const handoffs = new HandoffBroker(
       (id, n) => void sendIpc(id, { t: 'send', n }),
       (id, socket) => sendIpc(id, { t: 'connection' }, socket),
       () => serving(),
+      fronts,
       (to, msg) => {
         if (to !== null) sendIpc(to, msg);
         else for (const id of children.keys()) sendIpc(id, msg);

@@ -69,7 +69,7 @@ describe('the settings table is the one source of what each process is sent', ()
   test('every row tagged child or worker is in the child config with its own value, unless the controller derives it', () => {
     const { settings, marks } = markedSettings();
     const config = childConfig(settings, FACTS) as unknown as Record<string, unknown>;
-    const derived = new Set([...Object.keys(FACTS), 'keepalive', 'accessLog', 'scriptName', 'workers']);
+    const derived = new Set([...Object.keys(FACTS), 'keepalive', 'accessLog', 'scriptName', 'workers', 'peers']);
     for (const key of taggedFor('child', 'worker')) {
       if (derived.has(key)) assert.equal(config[key], (FACTS as unknown as Record<string, unknown>)[key], `${key}: the derived value`);
       else assert.equal(config[key], marks.get(key), `child config ${key}`);
