@@ -5,10 +5,15 @@ The worker grants (WINDOW_BODY) the bytes the app has consumed, in batches of
 a quarter window, so the buffer never holds much more than one window. When
 the app blocks for more than is buffered (``read(n)`` with a large ``n``), the
 worker grants everything received so far, so a big read cannot deadlock.
+
+The pieces are held as they arrived (BODY frames' bytes): a read that takes
+exactly one piece, or the whole body of one piece, returns it without a copy;
+a read across pieces joins them once.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterator, Protocol
 
 from .flow import Flow
@@ -33,12 +38,15 @@ class ClientDisconnected(OSError):
 
 
 class WsgiInput:
-    __slots__ = ("_req", "_flow", "_buf", "_eof", "_received", "_consumed", "_granted")
+    __slots__ = ("_req", "_flow", "_chunks", "_offset", "_held", "_eof", "_received", "_consumed", "_granted")
 
     def __init__(self, req: BodyOwner, flow: Flow, has_body: bool) -> None:
         self._req = req
         self._flow = flow
-        self._buf = bytearray()
+        # Pieces received and not read; the first from ``_offset`` on. ``_held`` counts their bytes.
+        self._chunks: deque[bytes] = deque()
+        self._offset = 0
+        self._held = 0
         self._eof = not has_body
         # Totals since the request began; credit granted never exceeds bytes received.
         self._received = 0
@@ -48,8 +56,9 @@ class WsgiInput:
     # -- fed by the reader (under flow.cond) ---------------------------------
 
     def feed(self, data: bytes) -> None:
-        if not self._eof:
-            self._buf += data
+        if not self._eof and data:
+            self._chunks.append(data)
+            self._held += len(data)
             self._received += len(data)
 
     def end(self) -> None:
@@ -88,15 +97,60 @@ class WsgiInput:
         if req.aborted:
             raise ClientDisconnected()
 
+    def _pop(self, n: int) -> bytes:
+        """The next ``n`` bytes held (all of them if fewer); under flow.cond."""
+        chunks = self._chunks
+        if n <= 0 or not chunks:
+            return b""
+        first, off = chunks[0], self._offset
+        if off == 0 and n >= len(first):
+            if len(chunks) == 1 or n == len(first):
+                # One whole piece: no copy.
+                self._offset = 0
+                self._held -= len(first)
+                return chunks.popleft()
+        if off + n < len(first):
+            self._offset = off + n
+            self._held -= n
+            return first[off : off + n]
+        parts: list[bytes | memoryview] = []
+        need = min(n, self._held)
+        self._held -= need
+        while need:
+            first = chunks[0]
+            rest = len(first) - off
+            if rest <= need:
+                parts.append(memoryview(first)[off:] if off else first)
+                chunks.popleft()
+                need -= rest
+                off = 0
+            else:
+                parts.append(memoryview(first)[off : off + need])
+                off += need
+                need = 0
+        self._offset = off
+        return b"".join(parts)
+
+    def _line_length(self, start: int) -> int:
+        """Bytes up to and including the first newline held, searching from ``start``; -1 if there is none.
+
+        Pieces are joined into one first (a line is rarely split across BODY frames)."""
+        with self._flow.cond:
+            chunks = self._chunks
+            if not chunks:
+                return -1
+            if len(chunks) > 1:
+                joined = b"".join([memoryview(chunks[0])[self._offset :], *list(chunks)[1:]])
+                chunks.clear()
+                chunks.append(joined)
+                self._offset = 0
+            first, off = chunks[0], self._offset
+        idx = first.find(b"\n", off + start)
+        return -1 if idx < 0 else idx - off + 1
+
     def _take(self, n: int) -> bytes:
         with self._flow.cond:
-            buf = self._buf
-            if n >= len(buf):
-                data = bytes(buf)
-                buf.clear()
-            else:
-                data = bytes(buf[:n])
-                del buf[:n]
+            data = self._pop(n)
             self._consumed += len(data)
             grant = self._credit_upto(self._consumed) if self._consumed - self._granted >= _GRANT_BATCH else 0
         if grant:
@@ -112,8 +166,8 @@ class WsgiInput:
         if size is None or size < 0:
             while not self._eof:
                 self._wait()
-            return self._take(len(self._buf))
-        while len(self._buf) < size and not self._eof:
+            return self._take(self._held)
+        while self._held < size and not self._eof:
             self._wait()
         return self._take(size)
 
@@ -122,15 +176,15 @@ class WsgiInput:
         limit = -1 if size is None else size
         start = 0
         while True:
-            idx = self._buf.find(b"\n", start)
-            if idx >= 0 and (limit < 0 or idx < limit):
-                return self._take(idx + 1)
-            if limit >= 0 and len(self._buf) >= limit:
+            n = self._line_length(start)
+            if n > 0 and (limit < 0 or n <= limit):
+                return self._take(n)
+            if limit >= 0 and self._held >= limit:
                 return self._take(limit)
             if self._eof:
-                return self._take(len(self._buf))
+                return self._take(self._held)
             # Only the new bytes need searching next time.
-            start = len(self._buf)
+            start = self._held
             self._wait()
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:

@@ -101,3 +101,33 @@ def test_read_after_abort_raises_client_disconnected(worker_factory, tmp_path, t
     terminal = w.terminal(1)
     assert terminal[0] in (20, 21)
     assert marker.read_text() == "OSError: client disconnected"
+
+
+class _Owner:
+    id = 1
+    aborted = False
+
+
+def _input_of(*pieces: bytes):
+    from spawning.flow import Flow
+    from spawning.wsgi_input import WsgiInput
+
+    class _NoChannel:
+        def send(self, value):
+            pass
+
+    body = WsgiInput(_Owner(), Flow(_NoChannel(), None), True)  # type: ignore[arg-type]
+    for p in pieces:
+        body.feed(p)
+    body.end()
+    return body
+
+
+def test_a_read_of_one_whole_piece_is_that_piece_and_reads_across_pieces_join_them():
+    piece = b"a" * 70_000
+    assert _input_of(piece).read() is piece
+    assert _input_of(piece).read(70_000) is piece
+    body = _input_of(b"abc", b"defgh", b"ij")
+    assert [body.read(2), body.read(4), body.read(1), body.read()] == [b"ab", b"cdef", b"g", b"hij"]
+    body = _input_of(b"one\ntw", b"o\n", b"three")
+    assert [body.readline(), body.readline(2), body.readline(), body.readline(), body.read()] == [b"one\n", b"tw", b"o\n", b"three", b""]
