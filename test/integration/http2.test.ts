@@ -69,6 +69,34 @@ async function h2load(url: string, args: string[]): Promise<{ succeeded: number;
   return { succeeded: Number(m[2]), failed: Number(m[3]), ok2xx: Number(codes[1]), out: stdout };
 }
 
+/**
+ * Opens and at once cancels streams on `session`, `perTurn` between pauses,
+ * until the session ends or `max` were sent; `goaway` settles with the first
+ * GOAWAY's code (-1: closed without one).
+ */
+async function resetFlood(session: http2.ClientHttp2Session, perTurn: number, pause: () => Promise<unknown>, max: number): Promise<{ goaway: Promise<number>; sent: number }> {
+  const goaway = new Promise<number>((resolve) => {
+    session.on('goaway', (code: number) => resolve(code));
+    session.on('close', () => resolve(-1));
+  });
+  session.on('error', () => {});
+  let sent = 0;
+  while (!session.closed && !session.destroyed && sent < max) {
+    for (let i = 0; i < perTurn && !session.destroyed && !session.closed; i++) {
+      try {
+        const s = session.request({ ':path': '/slow?s=0.2' });
+        s.on('error', () => {});
+        s.close(NGHTTP2_CANCEL);
+        sent++;
+      } catch {
+        break;
+      }
+    }
+    await pause();
+  }
+  return { goaway, sent };
+}
+
 describe('HTTP/2', { timeout: 240_000 }, () => {
   let pki: TestPki;
   let ca: string;
@@ -241,27 +269,9 @@ print(json.dumps(out))
 
   test('rapid reset (CVE-2023-44487): a client resetting stream after stream is sent GOAWAY ENHANCE_YOUR_CALM, others are served meanwhile', async () => {
     const flood = await connect(tlsUrl, ca);
-    const goaway = new Promise<number>((resolve) => {
-      flood.on('goaway', (code: number) => resolve(code));
-      flood.on('close', () => resolve(-1));
-    });
-    flood.on('error', () => {});
-    let sent = 0;
     // 50 streams opened and cancelled every few milliseconds: under nghttp2's own reset limit
     // (a burst of 1000, which ends the connection with INTERNAL_ERROR), over the front's.
-    while (!flood.closed && !flood.destroyed && sent < 20_000) {
-      for (let i = 0; i < 50 && !flood.destroyed && !flood.closed; i++) {
-        try {
-          const s = flood.request({ ':path': '/slow?s=0.2' });
-          s.on('error', () => {});
-          s.close(NGHTTP2_CANCEL);
-          sent++;
-        } catch {
-          break;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const { goaway, sent } = await resetFlood(flood, 50, () => new Promise((r) => setTimeout(r, 5)), 20_000);
     const code = await Promise.race([goaway, new Promise<string>((r) => setTimeout(() => r(`no GOAWAY after ${sent} resets; server:\n${tlsServer.stderr().slice(-3000)}`), 10_000))]);
     assert.equal(code, NGHTTP2_ENHANCE_YOUR_CALM);
     assert.ok(sent < 2000, `the server let ${sent} reset streams through`);
@@ -276,25 +286,7 @@ print(json.dumps(out))
 
   test('a reset flood at full speed ends its connection too (nghttp2\'s limit or the front\'s), and the server goes on serving', async () => {
     const flood = await connect(`http://127.0.0.1:${h2cServer.port}`);
-    const goaway = new Promise<number>((resolve) => {
-      flood.on('goaway', (code: number) => resolve(code));
-      flood.on('close', () => resolve(-1));
-    });
-    flood.on('error', () => {});
-    let sent = 0;
-    while (!flood.closed && !flood.destroyed && sent < 50_000) {
-      for (let i = 0; i < 500 && !flood.destroyed && !flood.closed; i++) {
-        try {
-          const s = flood.request({ ':path': '/slow?s=0.2' });
-          s.on('error', () => {});
-          s.close(NGHTTP2_CANCEL);
-          sent++;
-        } catch {
-          break;
-        }
-      }
-      await new Promise((r) => setImmediate(r));
-    }
+    const { goaway, sent } = await resetFlood(flood, 500, () => new Promise((r) => setImmediate(r)), 50_000);
     assert.ok([NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR].includes(await goaway), `sent ${sent}`);
     assert.ok(sent < 50_000, `the server let ${sent} reset streams through`);
     flood.destroy();

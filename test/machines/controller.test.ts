@@ -236,19 +236,21 @@ describe('controller machine (model-based)', () => {
     }
   });
 
-  it('never loses a reload asked for during another operation', () => {
-    let sawPending = false;
-    for (const p of paths) {
-      replay(
-        p.steps.map((s) => s.event),
-        (s) => {
-          if (s.context.reloadPending) sawPending = true;
-          assert.ok(!(s.matches({ active: { running: 'steady' } }) && s.context.reloadPending), 'a pending reload was dropped');
-        },
-      );
-    }
-    assert.ok(sawPending, 'no path queues a reload');
-  });
+  for (const [what, pending] of [['reload', 'reloadPending'], ['upgrade', 'upgradePending']] as const) {
+    it(`never loses ${what === 'upgrade' ? 'an' : 'a'} ${what} asked for during another operation`, () => {
+      let sawPending = false;
+      for (const p of paths) {
+        replay(
+          p.steps.map((s) => s.event),
+          (s) => {
+            if (s.context[pending]) sawPending = true;
+            assert.ok(!(s.matches({ active: { running: 'steady' } }) && s.context[pending]), `a pending ${what} was dropped`);
+          },
+        );
+      }
+      assert.ok(sawPending, `no path queues ${what === 'upgrade' ? 'an' : 'a'} ${what}`);
+    });
+  }
 
   it('hands over only once the successor serves, and keeps serving when it fails', () => {
     let sawHandover = false;
@@ -287,20 +289,6 @@ describe('controller machine (model-based)', () => {
       assert.deepEqual(s.context.children.filter((c) => c.state === 'ready').map((c) => c.id), [1]);
     });
     assert.ok(sawFailure);
-  });
-
-  it('never loses an upgrade asked for during another operation', () => {
-    let sawPending = false;
-    for (const p of paths) {
-      replay(
-        p.steps.map((s) => s.event),
-        (s) => {
-          if (s.context.upgradePending) sawPending = true;
-          assert.ok(!(s.matches({ active: { running: 'steady' } }) && s.context.upgradePending), 'a pending upgrade was dropped');
-        },
-      );
-    }
-    assert.ok(sawPending, 'no path queues an upgrade');
   });
 
   it('an upgrade drains every child only after SUCCESSOR_READY', () => {
