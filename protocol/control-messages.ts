@@ -1,7 +1,18 @@
 /** Messages of the control channel (controller ↔ child). See PROTOCOL.md. */
+// The one import from outside protocol/, and a type only: a child's start config carries the
+// flags tagged for it in the settings table, so its type is derived from that table, not restated.
 import type { SettingsTo } from '../src/config/settings.js';
-import type { TlsMaterial } from '../src/http/tls.js';
 import type { LoadError, ModuleFile, WorkerInfo } from './worker-messages.js';
+
+/** The PEM texts a child serves with; sent in its config and in `tls` messages. */
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  /** --ca-certs: the CAs client certificates are verified against. */
+  ca: string | null;
+  /** Of the leaf certificate, for the log line that says which one serves. */
+  serial: string;
+}
 
 /**
  * What the controller works out for a child rather than passing a flag on as

@@ -10,7 +10,7 @@
  * typings declare them so.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { TlsMaterial } from './tls.js';
+import type { TlsMaterial } from '../../protocol/control-messages.js';
 import type net from 'node:net';
 
 /** The client's end of a connection. Also its identity: the connection balance marks connections by it. */

@@ -13,7 +13,8 @@ import type { Front, FrontHandlers } from './front.js';
 import type { H2Sessions } from './h2/h2-front.js';
 import { createH1Engine } from './h1/h1-server.js';
 import type { FrontOptions } from './http-front.js';
-import { refusedOptional, secureContextOptions, tlsEnviron, tlsServerOptions, type TlsMaterial, type TlsPolicy } from './tls.js';
+import { refusedOptional, secureContextOptions, tlsEnviron, tlsServerOptions, type TlsPolicy } from './tls.js';
+import type { TlsMaterial } from '../../protocol/control-messages.js';
 
 /** TLS handshakes that take longer are cut (node's default is 120 s). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -11,18 +11,9 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import type { ChildConfig } from '../../protocol/control-messages.js';
+import type { ChildConfig, TlsMaterial } from '../../protocol/control-messages.js';
 import { TlsError } from '../errors.js';
 
-/** The PEM texts a child serves with; sent in its config and in `tls` messages. */
-export interface TlsMaterial {
-  cert: string;
-  key: string;
-  /** --ca-certs: the CAs client certificates are verified against. */
-  ca: string | null;
-  /** Of the leaf certificate, for the log line that says which one serves. */
-  serial: string;
-}
 
 /** The flags that shape the TLS server besides the material. */
 export type TlsPolicy = Pick<ChildConfig, 'certReqs' | 'sslMinVersion' | 'ciphers'>;

@@ -8,7 +8,7 @@ import { HEALTHY_AFTER_MS } from '../../machines/backoff.js';
 import { controllerMachine, type ControllerActor } from '../../machines/controller.js';
 import type { ControllerNoticeStream } from '../../machines/controller-notices.js';
 import { decideEviction, type Replacement, type WorkerPhase, type WorkerSample } from '../../machines/eviction-policy.js';
-import type { ChildConfig, ChildStats } from '../../protocol/control-messages.js';
+import type { ChildConfig, ChildStats, TlsMaterial } from '../../protocol/control-messages.js';
 import { loadErrorLine, type LoadError, type ModuleFile } from '../../protocol/worker-messages.js';
 import { ChildHandle } from '../actors/child-process.js';
 import { ConnectionShares } from '../http/connection-balance.js';
@@ -19,7 +19,6 @@ import { forwardSignals } from '../actors/signals.js';
 import type { Inspect } from '../status/inspector.js';
 import { AppLoadError, ConfigError, PythonEnvError, type SpawningError } from '../errors.js';
 import { ExitCode } from '../../protocol/exit-codes.js';
-import type { TlsMaterial } from '../http/tls.js';
 
 const SAMPLE_INTERVAL_MS = 500;
 
