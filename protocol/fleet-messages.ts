@@ -24,6 +24,14 @@ export const subjects = {
 /** The KV bucket holding a fleet's registry: one key per node. */
 export const registryBucket = (fleet: string): string => `spawning-${fleet}`;
 
+/**
+ * The KV bucket remembering who was in the fleet lately: the same entries as
+ * the registry, kept ROSTER_TTLS registry TTLs, so a rollout can name a host
+ * whose registry entry expired (lost, cut off) instead of never knowing it.
+ */
+export const rosterBucket = (fleet: string): string => `spawning-${fleet}-roster`;
+export const ROSTER_TTLS = 20;
+
 export type NodeState = 'starting' | 'serving' | 'reloading' | 'draining' | 'stopping';
 
 /** A node's registry entry, rewritten on every heartbeat. */

@@ -12,7 +12,7 @@ import { resolveArgs } from '../config/layers.js';
 import { SETTINGS, type Settings } from '../config/settings.js';
 import { ConfigError, FleetError } from '../errors.js';
 import { connectOnce, describeNatsError, isTransientNatsError } from '../fleet/connection.js';
-import { openRegistry, readRegistry } from '../fleet/registry.js';
+import { openRegistry, openRoster, readRegistry, readRoster } from '../fleet/registry.js';
 
 export interface FleetIo {
   out: (text: string) => void;
@@ -91,6 +91,25 @@ async function members(nc: NatsConnection, fleet: string): Promise<NodeReport[]>
   }
 }
 
+/**
+ * Hosts the roster remembers and the registry no longer lists: their entries
+ * expired (a host lost, cut off from NATS, killed) within the roster's
+ * retention. Null when the roster cannot be read: then nobody can say.
+ */
+async function droppedOut(nc: NatsConnection, fleet: string, live: readonly NodeReport[]): Promise<NodeReport[] | null> {
+  try {
+    const kv = await openRoster(nc, fleet, READ_TRY_MS);
+    if (!kv) return [];
+    const names = new Set(live.map((r) => r.node));
+    return (await readRoster(nc, kv, fleet, READ_TRY_MS)).filter((r) => !names.has(r.node));
+  } catch {
+    return null;
+  }
+}
+
+/** `NODE (generation N, last seen 40s ago)`, for hosts that dropped out. */
+const lastSeen = (r: NodeReport, now = Date.now()): string => `${r.node} (generation ${r.generation}, last seen ${age(now - r.updatedAt)} ago)`;
+
 const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)}M`;
 
 function age(ms: number): string {
@@ -128,11 +147,10 @@ async function status(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
     io.out(JSON.stringify(reports, null, 2) + '\n');
     return 0;
   }
-  if (reports.length === 0) {
-    io.out(`fleet '${settings.fleet}' has no members\n`);
-    return 0;
-  }
-  io.out(statusTable(reports));
+  const lost = await droppedOut(nc, settings.fleet, reports);
+  if (reports.length === 0) io.out(`fleet '${settings.fleet}' has no members\n`);
+  else io.out(statusTable(reports));
+  if (lost?.length) io.out(`dropped out of the registry lately: ${lost.map((r) => lastSeen(r)).join(', ')}\n`);
   return 0;
 }
 
@@ -215,7 +233,12 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
   const skipped = all.filter((r) => r.state === 'draining' || r.state === 'stopping');
   for (const r of skipped) io.log(`spawning: fleet reload: skipping ${r.node} (${r.state})`);
   const nodes = all.filter((r) => !skipped.includes(r)).map((r) => r.node);
-  if (nodes.length === 0) throw new FleetError(`fleet '${settings.fleet}' has no members to reload`);
+  // Not in the registry, so not asked: named now and in the outcome, never silently left on old code.
+  const lost = await droppedOut(nc, settings.fleet, all);
+  if (lost === null) io.log(`spawning: fleet reload: cannot read the fleet's roster: a host that dropped out of the registry could not be named`);
+  for (const r of lost ?? []) io.log(`spawning: fleet reload: ${r.node}: not in the registry (its entry expired; generation ${r.generation}, last seen ${age(Date.now() - r.updatedAt)} ago): cannot be asked`);
+  const lostNote = lost?.length ? `; ${lost.map((r) => lastSeen(r)).join(', ')} dropped out of the registry and ${lost.length === 1 ? 'was' : 'were'} not reloaded` : '';
+  if (nodes.length === 0) throw new FleetError(`fleet '${settings.fleet}' has no members to reload${lostNote}`);
   const before = new Map(all.map((r) => [r.node, r.generation]));
   const timeoutMs = settings.wait * 1000;
   const settleMs = Math.min(timeoutMs, SETTLE_MS);
@@ -272,6 +295,7 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
   const failures = context.outcomes.filter((o) => !o.ok);
   if (failures.length === 0) {
     io.log(`spawning: fleet reload: ${nodes.length} host${nodes.length === 1 ? '' : 's'} reloaded`);
+    if (lostNote) throw new FleetError(`fleet reload incomplete${lostNote}`);
     return 0;
   }
   // Stopped: say where every host stands, from each host's own report.
@@ -288,7 +312,8 @@ async function reload(nc: NatsConnection, settings: Settings, io: FleetIo): Prom
     `fleet reload stopped at ${failures.map((f) => `${f.node}: ${f.error}`).join('; ')}` +
       (keep.length ? `; ${keep.join(', ')} keep${keep.length === 1 ? 's' : ''} the old code` : '') +
       (moved.length ? `; ${moved.map((n) => `${n} serves generation ${now.get(n)!.generation}`).join(', ')}` : '') +
-      (unknown.length ? `; ${unknown.join(', ')} unreachable (generation unknown)` : ''),
+      (unknown.length ? `; ${unknown.join(', ')} unreachable (generation unknown)` : '') +
+      lostNote,
   );
 }
 

@@ -20,7 +20,7 @@ import {
 } from '../../protocol/fleet-messages.js';
 import { connectionOptions, describeNatsError, type NatsSettings } from './connection.js';
 import type { FleetNodeSource, NodeEvent } from './node-source.js';
-import { openOrCreateRegistry, readRegistry } from './registry.js';
+import { openOrCreateRegistry, openOrCreateRoster, readRegistry } from './registry.js';
 
 /** KV operations must not hang a heartbeat or a stop: NATS may be gone. */
 const KV_TIMEOUT_MS = 3000;
@@ -68,6 +68,12 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
   const connOpts = connectionOptions(opts.nats, `spawning ${fleet}/${node}`);
   let nc: NatsConnection | null = null;
   let kv: KV | null = null;
+  /** The roster (registry.ts): written beside the registry, never in the way of a heartbeat. */
+  let roster: KV | null = null;
+  let rosterOpening = false;
+  let rosterComplained = false;
+  /** What the roster last got: it is written when that changes and once a TTL, not at every heartbeat. */
+  let rosterWrote = '';
   let ttlMs = opts.ttlSeconds * 1000;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -89,6 +95,38 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
   const write = async (): Promise<void> => {
     if (!kv) throw new Error('no registry bucket');
     await withTimeout(kv.put(node, encodeFleet(report())), 'registry write');
+    if (roster) writeRoster(roster);
+    else if (nc) openRosterSoon(nc);
+  };
+
+  /** The roster's copy of this node's entry, when its generation or state changed or a TTL passed since (its "last seen"). */
+  const writeRoster = (k: KV): void => {
+    const r = report();
+    const key = `${r.generation}:${r.state}:${Math.floor(r.updatedAt / ttlMs)}`;
+    if (key === rosterWrote) return;
+    rosterWrote = key;
+    void withTimeout(k.put(node, encodeFleet(r)), 'roster write').catch(() => void (rosterWrote = ''));
+  };
+
+  /** Opens (or creates) the roster in the background, then writes this node's entry there; tried again at each heartbeat until it works. */
+  const openRosterSoon = (c: NatsConnection): void => {
+    if (rosterOpening) return;
+    rosterOpening = true;
+    openOrCreateRoster(c, fleet, ttlMs, opts.replicas ?? 1, REGISTER_TRY_MS)
+      .then(
+        (k) => {
+          if (nc !== c) return;
+          roster = k;
+          rosterWrote = '';
+          writeRoster(k);
+        },
+        (err: unknown) => {
+          // Serving and the registry go on without it: said once, not at every heartbeat.
+          if (!rosterComplained) log(`spawning: fleet: cannot open the roster bucket (hosts that drop out cannot be named): ${describeNatsError(err)}`);
+          rosterComplained = true;
+        },
+      )
+      .finally(() => void (rosterOpening = false));
   };
 
   const handleCommand = async (cmd: FleetCommand): Promise<FleetReply> => {
@@ -156,6 +194,7 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
           const c = nc;
           nc = null;
           kv = null;
+          roster = null;
           if (c && !c.isClosed()) void c.close().catch(() => {});
         },
         serveCommands: () => {
@@ -190,7 +229,9 @@ export function startFleetMember(opts: FleetMemberOptions): FleetMember {
         unregister: () => {
           const done = (): void => void actor.send({ type: 'LEFT' });
           if (!kv) return done();
-          withTimeout(kv.delete(node), 'registry delete').then(done, done);
+          // A clean stop leaves the roster too: a rollout names only hosts that vanished.
+          const rosterDeleted = roster ? withTimeout(roster.delete(node), 'roster delete').catch(() => {}) : Promise.resolve();
+          Promise.all([withTimeout(kv.delete(node), 'registry delete'), rosterDeleted]).then(done, done);
         },
         startHeartbeat: () => {
           heartbeatTimer = setInterval(() => actor.send({ type: 'HEARTBEAT_DUE' }), heartbeatMs());

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { FLEET_PROTOCOL_VERSION, encodeFleet, type NodeReport } from '../../protocol/fleet-messages.js';
-import { openOrCreateRegistry, openRegistry, readRegistry } from '../../src/fleet/registry.js';
+import { FLEET_PROTOCOL_VERSION, ROSTER_TTLS, encodeFleet, type NodeReport } from '../../protocol/fleet-messages.js';
+import { openOrCreateRegistry, openOrCreateRoster, openRegistry, openRoster, readRegistry, readRoster } from '../../src/fleet/registry.js';
 import { disposeAllNats, startNats } from '../helpers/nats.js';
 
 function report(node: string): NodeReport {
@@ -45,6 +45,18 @@ describe('fleet registry', { timeout: 60_000 }, () => {
 
   test('a fleet nobody joined has no bucket', async () => {
     assert.equal(await openRegistry(nc, 'nobody'), null);
+    assert.equal(await openRoster(nc, 'nobody'), null);
+  });
+
+  test("the roster is a bucket of its own, keeping entries ROSTER_TTLS times the registry's TTL", async () => {
+    const { kv } = await openOrCreateRegistry(nc, 'rostered', 1_000);
+    const roster = await openOrCreateRoster(nc, 'rostered', 1_000);
+    assert.equal((await roster.status()).ttl, ROSTER_TTLS * 1_000);
+    for (const b of [kv, roster]) await b.put('alpha', encodeFleet({ ...report('alpha'), fleet: 'rostered' }));
+    // Past the registry's TTL the entry is gone there and still in the roster.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.deepEqual(await readRegistry(nc, kv, 'rostered'), []);
+    assert.deepEqual((await readRoster(nc, (await openRoster(nc, 'rostered'))!, 'rostered')).map((r) => r.node), ['alpha']);
   });
 
   test('lists live entries by node name, without deleted ones', async () => {

@@ -219,4 +219,17 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
     process.stderr.write(`fleet test: a SIGKILLed host left the registry after ${gone} ms (TTL ${TTL_SECONDS} s)\n`);
     assert.deepEqual((await registry()).map((r) => r.node), ['bravo']);
   });
+
+  test('a rollout names a host that dropped out of the registry and does not call itself complete; one that stopped cleanly is not named', async () => {
+    // alpha (SIGKILL above) left its entry to expire: the roster still remembers it. charlie stopped cleanly.
+    const listed = await fleet('status');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^dropped out of the registry lately: alpha \(generation 3, last seen \d+s ago\)$/m);
+    const result = await fleet('reload');
+    assert.equal(result.code, 5, result.stderr);
+    assert.match(result.stderr, /^spawning: fleet reload: alpha: not in the registry \(its entry expired; generation 3, last seen \d+s ago\): cannot be asked$/m);
+    assert.match(result.stderr, /^spawning: fleet reload: bravo: generation 3 ready \(was 2\)$/m);
+    assert.match(result.stderr, /fleet reload incomplete; alpha \(generation 3, last seen \d+s ago\) dropped out of the registry and was not reloaded \[SPAWNING_ERR_FLEET\]$/m);
+    assert.doesNotMatch(result.stderr + listed.stdout, /charlie/);
+  });
 });
