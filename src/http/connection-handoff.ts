@@ -51,7 +51,7 @@ export class AcceptGate {
   #lastWaiting = -1;
   /** Connections wait in some front: every change of room is news. */
   wanted = false;
-  /** Another front serves: connections are held unread while there is no room. Alone, a front reads them at once (they queue in the relay, up to --max-queue, as before). */
+  /** Another front serves or is starting: connections are held unread while there is no room. Alone, a front reads them at once (they queue in the relay, up to --max-queue, as before). */
   #peers: boolean;
 
   constructor(
