@@ -24,7 +24,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, median, treeCpu, wrkFigures } from './bench-lib.js';
+import { freePort, median, stopServersOnExit, treeCpu, wrkFigures } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -138,17 +138,7 @@ async function main(): Promise<void> {
     specs.splice(0, specs.length, ...specs.filter((sp) => used.has(sp.key)));
   }
   const servers = new Map<string, { proc: ChildProcess; port: number }>();
-  const stopAll = (): void => {
-    for (const s of servers.values()) {
-      try {
-        process.kill(-s.proc.pid!, 'SIGTERM');
-      } catch {
-        // gone
-      }
-    }
-  };
-  process.on('exit', stopAll);
-  process.on('SIGINT', () => process.exit(130));
+  const stopAll = stopServersOnExit(() => [...servers.values()].map((s) => s.proc));
   try {
     for (const spec of specs) servers.set(spec.key, await start(spec));
     const samples = new Map<string, Sample[]>(variants.map((v) => [v.key, []]));

@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, median, treeCpu, wrkFigures } from './bench-lib.js';
+import { freePort, median, stopServersOnExit, treeCpu, wrkFigures } from './bench-lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -79,17 +79,7 @@ async function main(): Promise<void> {
   const keys = opt('--scenarios', 'hello,10k,echo').split(',');
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'spawning-bench-front-'));
   const servers: { key: string; label: string; proc: ChildProcess; port: number }[] = [];
-  const stopAll = (): void => {
-    for (const s of servers) {
-      try {
-        process.kill(-s.proc.pid!, 'SIGTERM');
-      } catch {
-        // gone
-      }
-    }
-  };
-  process.on('exit', stopAll);
-  process.on('SIGINT', () => process.exit(130));
+  const stopAll = stopServersOnExit(() => servers.map((s) => s.proc));
   try {
     for (const front of FRONTS) servers.push({ key: front.key, label: front.label, ...(await start(front.env)) });
     const lines = ['| scenario | front | requests/s (median) | CPU µs/request (median) | runs: requests/s | runs: µs/request | errors |', '|---|---|---:|---:|---|---|---:|'];

@@ -1,7 +1,7 @@
 /**
  * What the benchmark scripts (bench.ts, bench-front.ts, bench-edge.ts) share:
  * a free port, a server's process tree and its CPU time from /proc, wrk's
- * figures, and the median of alternating runs.
+ * figures, the median of alternating runs, and stopping the servers started.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -79,3 +79,22 @@ export const median = (values: number[]): number => {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
+
+/**
+ * Stops every server process group `procs()` lists (each started detached, so
+ * its children go too) on exit or Ctrl-C; returns the stop, to call at the end.
+ */
+export function stopServersOnExit(procs: () => Iterable<{ pid?: number }>): () => void {
+  const stopAll = (): void => {
+    for (const p of procs()) {
+      try {
+        process.kill(-p.pid!, 'SIGTERM');
+      } catch {
+        // gone
+      }
+    }
+  };
+  process.on('exit', stopAll);
+  process.on('SIGINT', () => process.exit(130));
+  return stopAll;
+}

@@ -107,6 +107,17 @@ function replay(
   }
 }
 
+/** Replays `events` on `processes` slots: the children drained at each step, and the snapshot after the last. */
+function drainsOf(events: ControllerEvent[], processes: number): { drained: number[][]; last: Snapshot } {
+  const drained: number[][] = [];
+  let last: Snapshot | undefined;
+  replay(events, (s, fx) => {
+    drained.push([...fx.drained]);
+    last = s;
+  }, processes);
+  return { drained, last: last! };
+}
+
 // One slot keeps the state space small enough to walk whole (a reload adds a child);
 // two-slot sequences and TTIN/TTOU are checked by the explicit sequences below.
 const paths = getShortestPaths(controllerMachine, {
@@ -297,15 +308,10 @@ describe('controller machine (model-based)', () => {
       { type: 'UPGRADE' }, { type: 'CHILD_EXIT', id: 2 }, { type: 'RESPAWN_DUE', slot: 1 }, { type: 'CHILD_READY', id: 3 },
       { type: 'SUCCESSOR_READY' }, { type: 'CHILD_EXIT', id: 1 }, { type: 'CHILD_EXIT', id: 3 },
     ];
-    const drained: number[][] = [];
-    let last: Snapshot | undefined;
-    replay(events, (s, fx) => {
-      drained.push([...fx.drained]);
-      last = s;
-    }, 2);
+    const { drained, last } = drainsOf(events, 2);
     assert.deepEqual(drained.slice(0, 7).flat(), [], 'the children keep serving (and a crashed one is replaced) while the successor starts');
     assert.deepEqual(drained[7]!.sort(), [1, 3]);
-    assert.equal(last!.value, 'handedOver');
+    assert.equal(last.value, 'handedOver');
   });
 
   it('a failed reload keeps the old generation serving', () => {
@@ -314,15 +320,10 @@ describe('controller machine (model-based)', () => {
       { type: 'RELOAD' }, { type: 'CHILD_READY', id: 3 },
       { type: 'CHILD_LOAD_ERROR', id: 4, error: LOAD_ERROR, code: 3 },
     ];
-    let last: Snapshot | undefined;
-    const drained: number[] = [];
-    replay(events, (s, fx) => {
-      last = s;
-      drained.push(...fx.drained);
-    }, 2);
-    assert.deepEqual(drained.sort(), [3, 4]);
-    assert.equal(last!.context.generation, 1);
-    assert.deepEqual(last!.context.children.filter((c) => c.state === 'ready' && c.generation === 1).map((c) => c.id), [1, 2]);
+    const { drained, last } = drainsOf(events, 2);
+    assert.deepEqual(drained.flat().sort(), [3, 4]);
+    assert.equal(last.context.generation, 1);
+    assert.deepEqual(last.context.children.filter((c) => c.state === 'ready' && c.generation === 1).map((c) => c.id), [1, 2]);
   });
 
   it('a reload drains the old generation once every new child is ready', () => {
@@ -330,16 +331,11 @@ describe('controller machine (model-based)', () => {
       { type: 'START' }, { type: 'CHILD_READY', id: 1 }, { type: 'CHILD_READY', id: 2 },
       { type: 'RELOAD' }, { type: 'RELOAD' }, { type: 'CHILD_READY', id: 3 }, { type: 'CHILD_READY', id: 4 },
     ];
-    const drained: number[][] = [];
-    let last: Snapshot | undefined;
-    replay(events, (s, fx) => {
-      drained.push([...fx.drained]);
-      last = s;
-    }, 2);
+    const { drained, last } = drainsOf(events, 2);
     assert.deepEqual(drained.slice(0, 6).flat(), [], 'nothing drains before both new children are ready');
     assert.deepEqual(drained[6]!.sort(), [1, 2]);
-    assert.equal(last!.context.generation, 2);
-    assert.ok(last!.matches({ active: { running: 'reloading' } }), 'the coalesced second reload starts right away');
+    assert.equal(last.context.generation, 2);
+    assert.ok(last.matches({ active: { running: 'reloading' } }), 'the coalesced second reload starts right away');
   });
 
   it('respawn delays grow for a slot that keeps failing', () => {
