@@ -64,6 +64,10 @@ export class RequestRelay implements RequestSink {
   readonly #waiting: Exchange[] = [];
   readonly #admission: Admission;
   #nextId = 0;
+  /** Connections that brought a request already. */
+  readonly #served = new WeakSet<FrontPeer>();
+  /** performance.now() of the newest request on a connection that had brought one before (connection-handoff.ts). */
+  followUpAt = 0;
   #draining = false;
   #timedOut = 0;
   requests = 0;
@@ -137,6 +141,9 @@ export class RequestRelay implements RequestSink {
     }
     // From the environ, not req.headers: node builds that object on first use, and nothing else here needs it.
     const length = environ.CONTENT_LENGTH;
+    const now = performance.now();
+    if (this.#served.has(req.socket)) this.followUpAt = now;
+    else this.#served.add(req.socket);
     const ex: Exchange = {
       id: (this.#nextId = (this.#nextId + 1) >>> 0),
       req,
@@ -150,7 +157,7 @@ export class RequestRelay implements RequestSink {
       hung: false,
       done: false,
       bytes: 0,
-      startedAt: performance.now(),
+      startedAt: now,
       backlog: null,
       responseHeaders: undefined,
       release: null,

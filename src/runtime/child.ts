@@ -114,6 +114,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         (ms) => relay.connectionWaited(ms),
         (room) => send(room),
         config.peers,
+        () => relay.followUpAt,
       )
     : null;
   if (ipc) {

@@ -92,4 +92,29 @@ describe('load balance', { timeout: 120_000 }, () => {
     // Three rounds, and less than most of a fourth.
     for (const t of times) assert.ok(t < 3.8 * ROUND_S, `a burst took ${t.toFixed(2)} s: more than 3 rounds of ${ROUND_S} s (${times.map((x) => x.toFixed(2)).join(' ')})`);
   });
+
+  test('2 fronts saturated by keep-alive clients: a new connection waits its turn, not until the load stops', async () => {
+    // Each front has one thread and 8 keep-alive clients, so neither ever has a free slot. A new
+    // connection used to wait unread for one until the keep-alive clients stopped (1-2 s of starvation
+    // under a 64 KB echo load): their next requests always came first.
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--threads', '1', '-l', '/dev/null', 'integration_apps:app'] });
+    const load = startLoad(server.port, '/slow?seconds=0.01', 16);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const answered = burst(server.port, '/slow?seconds=0.01', 10);
+      // A starved connection would wait for as long as the load goes on: it stops after 3 s at most.
+      await Promise.race([answered, new Promise((r) => setTimeout(r, 3000))]);
+      const report = await load.stop();
+      const result = await answered;
+      assert.equal(result.answers.filter((a) => a.status === 200).length, 10, JSON.stringify([...result.errors]));
+      assert.equal(report.failed, 0, JSON.stringify([...report.reasons]));
+      const ms = result.answers.map((a) => Math.round(a.ms)).sort((a, b) => a - b);
+      process.stdout.write(`# 10 new connections beside 16 keep-alive clients on 2 fronts × 1 thread: answered in ${ms.join(' ')} ms\n`);
+      // In turn: each front runs 8 keep-alive requests and about 5 new ones of 10 ms, one at a time.
+      for (const t of ms) assert.ok(t < 1000, `a new connection was answered after ${t} ms (${ms.join(' ')}), behind requests that came later`);
+    } finally {
+      await load.stop();
+      await server.stop();
+    }
+  });
 });
