@@ -29,7 +29,7 @@
  */
 import type net from 'node:net';
 
-/** How long a connection overtaken by later requests may still wait for the hand-off, in ms: a round trip through the controller takes about one under load. */
+/** How long a connection overtaken by later requests may still wait for the hand-off, in ms: time for the controller to move it (two IPC hops) to a front with room, short beside the 1-2 s it could wait before. */
 export const OVERTAKEN_GRACE_MS = 10;
 
 /** What a front tells the controller about its room, on every change of either figure's zero-ness. */
