@@ -57,6 +57,14 @@ _REQUEST_UPDATES: dict[int, Callable[[Request, list[Any]], None]] = {
 }
 
 
+def _buffered(environ: dict[str, Any]) -> bool:
+    """The app starts once this request's whole body is here: the child sends a body within the
+    initial credit unasked, and a thread that started earlier would only wait for it (a cond wait and
+    wake-up per request, and a slow upload would hold the thread). nginx buffers bodies likewise."""
+    length = environ.get("CONTENT_LENGTH")
+    return length is not None and length.isdigit() and int(length) <= tags.INITIAL_WINDOW
+
+
 def hard_exit(code: int) -> NoReturn:
     """Exits now: daemon threads may be stuck inside the app, and a normal exit would wait on them."""
     coverage = sys.modules.get(f"{__package__}.coverage_support")
@@ -116,6 +124,8 @@ class Worker:
         }
         self.responder = Responder(app, channel, self.flow, base)
         self.pending: deque[Request] = deque()  # inline mode: requests not started yet
+        # Requests whose body (within the initial credit) is still arriving; each starts at its BODY_END.
+        self.awaiting_body: dict[int, Request] = {}
         self.shutting_down = False
         self.done = threading.Event()
         library = library_of(options)
@@ -149,13 +159,21 @@ class Worker:
             if tag == 1:  # REQUEST; the literal keeps the hottest branch cheap
                 req = self._new_request(msg[1], msg[2], msg[3], self.responder)
                 requests[req.id] = req
-                self.submit(req)
+                if msg[3] and _buffered(msg[2]):
+                    self.awaiting_body[req.id] = req
+                else:
+                    self.submit(req)
             elif tag in _REQUEST_UPDATES:
                 found = requests.get(msg[1])
                 if found is not None:  # frames for a request already answered are dropped
                     with cond:
                         _REQUEST_UPDATES[tag](found, msg)
                         cond.notify_all()
+                    if tag == tags.BODY_END or tag == tags.ABORT:
+                        held = self.awaiting_body.pop(found.id, None)
+                        if held is not None:
+                            self.submit(held)  # aborted, it answers at once without running the app
+                            continue
                     if tag == tags.ABORT and self.interrupt is not None:
                         self.interrupt(found)
             elif tag == tags.FILE_OPENED:

@@ -71,3 +71,42 @@ def test_abort_before_the_request_runs_still_ends(worker_factory):
     w.send([1, 1, w.environ(), False], [1, 2, w.environ(), False], [4, 2])
     assert w.response(1)[0] == "200 OK"
     assert w.recv() == [20, 2]
+
+
+def _quiet(w: Any, seconds: float) -> bool:
+    """True when the worker sends nothing for ``seconds``."""
+    w.sock.settimeout(seconds)
+    try:
+        w.recv()
+    except socket.timeout:
+        return True
+    finally:
+        w.sock.settimeout(10)
+    return False
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_body_within_the_initial_window_is_whole_before_the_app_starts(worker_factory, threads):
+    # The child sends such a body unasked: a thread started earlier would only wait for it,
+    # and a slow upload would hold it. hello answers without reading the body, so it shows when it ran.
+    w = worker_factory("basic.hello", threads=threads)
+    w.ready()
+    environ = w.environ("/", "POST", CONTENT_LENGTH="1000")
+    w.send([1, 1, environ, True], [2, 1, b"x" * 500])
+    assert _quiet(w, 0.5), "the app ran before its body was whole"
+    w.send([2, 1, b"x" * 500], [3, 1])
+    assert w.response(1)[0] == "200 OK"
+    # ABORT while the body is arriving: answered (END) without running the app.
+    w.send([1, 2, environ, True], [2, 2, b"x" * 10], [4, 2])
+    assert w.recv() == [20, 2]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_body_over_the_initial_window_or_of_unknown_length_does_not_hold_the_app(worker_factory, threads):
+    # The child sends those only as the app reads (credit), so the app must start first.
+    w = worker_factory("basic.hello", threads=threads)
+    w.ready()
+    w.send([1, 1, w.environ("/", "POST", CONTENT_LENGTH=str(INITIAL_WINDOW + 1)), True])
+    assert w.response(1)[0] == "200 OK"
+    w.send([1, 2, w.environ("/", "POST", HTTP_TRANSFER_ENCODING="chunked"), True])
+    assert w.response(2)[0] == "200 OK"
