@@ -172,7 +172,7 @@ class Worker:
                     if tag == tags.BODY_END or tag == tags.ABORT:
                         held = self.awaiting_body.pop(found.id, None)
                         if held is not None:
-                            self.submit(held)  # aborted, it answers at once without running the app
+                            self.submit(held)  # after an ABORT it answers END at once, the app never called
                             continue
                     if tag == tags.ABORT and self.interrupt is not None:
                         self.interrupt(found)

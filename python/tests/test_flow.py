@@ -11,17 +11,22 @@ import pytest
 from spawning.tags import INITIAL_WINDOW
 
 
+def _frames_until_quiet(w: Any) -> list[Any]:
+    """Every frame the worker sends until it stays quiet for 0.5 s."""
+    frames = []
+    w.sock.settimeout(0.5)
+    try:
+        while True:
+            frames.append(w.recv())
+    except socket.timeout:
+        return frames
+    finally:
+        w.sock.settimeout(10)
+
+
 def _chunk_bytes_until_quiet(w: Any) -> int:
     """Bytes of CHUNK frames (19) the worker sends until it stays quiet for 0.5 s."""
-    received = 0
-    w.sock.settimeout(0.5)
-    with pytest.raises(socket.timeout):
-        while True:
-            msg = w.recv()
-            if msg[0] == 19:
-                received += len(msg[2])
-    w.sock.settimeout(10)
-    return received
+    return sum(len(msg[2]) for msg in _frames_until_quiet(w) if msg[0] == 19)
 
 
 @pytest.mark.parametrize("threads", [1, 4])
@@ -73,18 +78,6 @@ def test_abort_before_the_request_runs_still_ends(worker_factory):
     assert w.recv() == [20, 2]
 
 
-def _quiet(w: Any, seconds: float) -> bool:
-    """True when the worker sends nothing for ``seconds``."""
-    w.sock.settimeout(seconds)
-    try:
-        w.recv()
-    except socket.timeout:
-        return True
-    finally:
-        w.sock.settimeout(10)
-    return False
-
-
 @pytest.mark.parametrize("threads", [1, 4])
 def test_a_body_within_the_initial_window_is_whole_before_the_app_starts(worker_factory, threads):
     # The child sends such a body unasked: a thread started earlier would only wait for it,
@@ -93,7 +86,7 @@ def test_a_body_within_the_initial_window_is_whole_before_the_app_starts(worker_
     w.ready()
     environ = w.environ("/", "POST", CONTENT_LENGTH="1000")
     w.send([1, 1, environ, True], [2, 1, b"x" * 500])
-    assert _quiet(w, 0.5), "the app ran before its body was whole"
+    assert _frames_until_quiet(w) == [], "the app ran before its body was whole"
     w.send([2, 1, b"x" * 500], [3, 1])
     assert w.response(1)[0] == "200 OK"
     # ABORT while the body is arriving: answered (END) without running the app.
