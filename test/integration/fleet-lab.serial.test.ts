@@ -17,6 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { NodeReport } from '../../protocol/fleet-messages.js';
@@ -61,9 +62,26 @@ function lab(args: string[], onStderr?: (all: string) => void): Promise<Run> {
   });
 }
 
+/** The lab's state directory (scripts/fleet-lab: $TMPDIR/spawning-$FLEET_LAB_PREFIX), where each host's log is. */
+const STATE = path.join(process.env.TMPDIR ?? '/tmp', `spawning-${ENV.FLEET_LAB_PREFIX}`);
+
+/** The last lines each host logged, access-log lines left out: the lab's teardown deletes the logs, and a failed command is explained by them. */
+function hostLogs(): string {
+  return HOSTS.map((host) => {
+    let text: string;
+    try {
+      text = readFileSync(path.join(STATE, `spawning-${host}.log`), 'utf8');
+    } catch (err) {
+      text = `(no log: ${(err as Error).message})`;
+    }
+    const own = text.split('\n').filter((line) => !/^\S+ - \S+ \[/.test(line));
+    return `--- ${host}, last lines of its log:\n${own.slice(-15).join('\n')}`;
+  }).join('\n');
+}
+
 async function labOk(...args: string[]): Promise<string> {
   const r = await lab(args);
-  assert.equal(r.code, 0, `fleet-lab ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
+  if (r.code !== 0) assert.fail(`fleet-lab ${args.join(' ')} exited ${r.code}:\n${r.stderr}\n${hostLogs()}`);
   return r.stdout;
 }
 
