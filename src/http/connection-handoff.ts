@@ -79,7 +79,7 @@ export class AcceptGate {
     /** Other fronts serve or are starting (the child's start config). */
     peers: boolean,
     /** performance.now() of the newest request on a connection that had brought one before. */
-    private readonly followUpAt: () => number = () => 0,
+    private readonly followUpAt: () => number,
   ) {
     this.#peers = peers;
   }
