@@ -67,8 +67,8 @@ export type ToChild =
   | { t: 'reopen-logs' }
   /** A reload read the TLS files again: new connections get this certificate. */
   | { t: 'tls'; material: TlsMaterial }
-  /** Reply to `stats`: how many of the connections it reported the child should keep. */
-  | { t: 'balance'; share: number }
+  /** Reply to `stats`: how many of the connections it reported the child should keep, and how many new ones to redirect to a child short of its share (connection-balance.ts). */
+  | { t: 'balance'; keep: number; redirect: number }
   /** --max-memory/--max-age: replace worker `pid` (start another, then retire this one); `worker-evicted` answers. */
   | { t: 'evict-worker'; pid: number; reason: 'memory' | 'age' };
 

@@ -8,8 +8,15 @@
  * "Load balance", has the numbers). The controller adds up the children's
  * connection counts and tells each child its fair share; a child over its
  * share answers its next requests with `Connection: close` (the response is
- * complete, the client simply reconnects) until it is back within it, and the
- * reconnections spread over the children that have room.
+ * complete, the client simply reconnects) until it is back within it.
+ *
+ * Where the reconnections land is the kernel's choice again, so a child short
+ * of its share would fill only by luck: with 4 children sharing 32
+ * connections, one could sit at 6 for seconds (requests spread by -27%). So
+ * while a child is short by more than the tolerance, the others at their share
+ * do not serve new connections: they send them, unread, through the
+ * controller to the short child (the hand-off's channel,
+ * connection-handoff.ts), as many as it lacks.
  */
 import type { FrontPeer } from './front.js';
 
@@ -25,6 +32,10 @@ export class ConnectionBalance {
   #reported = 0;
   /** Connections still to close: the excess over the share when it arrived. */
   #excess = 0;
+  /** How many to keep, by the controller's last answer (Infinity before it). */
+  #keep = Infinity;
+  /** New connections still to send to a child short of its share. */
+  #redirect = 0;
   readonly #marked = new WeakSet<FrontPeer>();
 
   /** For the `stats` message. */
@@ -39,8 +50,17 @@ export class ConnectionBalance {
    * computed from counts a few hundred milliseconds old never sheds
    * connections that arrived since.
    */
-  set share(keep: number) {
+  set share({ keep, redirect }: Share) {
     this.#excess = Math.max(0, this.#reported - keep);
+    this.#keep = keep;
+    this.#redirect = redirect;
+  }
+
+  /** For a new connection, unread: true when it should go to a child short of its share instead (counted as sent). */
+  redirects(): boolean {
+    if (this.#redirect === 0 || this.connections < this.#keep) return false;
+    this.#redirect--;
+    return true;
   }
 
   opened(): void {
@@ -62,33 +82,70 @@ export class ConnectionBalance {
   }
 }
 
-/** The controller's side: each child's last reported count, and how many each should keep. */
+/** The controller's answer to a child's count. */
+export interface Share {
+  /** Connections to keep. */
+  keep: number;
+  /** New connections to send to a child short of its share (while the child holds at least `keep`). */
+  redirect: number;
+}
+
+/** The controller's side: each child's last reported count, how many each should keep, and who takes redirected connections. */
 export class ConnectionShares {
   readonly #counts = new Map<number, number>();
+  /** Connections redirected to each child since its last report (its count does not have them yet). */
+  readonly #sent = new Map<number, number>();
 
   /**
-   * Records child `id`'s count; returns how many connections it should keep:
+   * Records child `id`'s count; answers how many connections it should keep:
    * the fair share (the serving children's connections divided among them)
    * plus the tolerance, or exactly the share while another child is short of
-   * it by more than the tolerance, so its shortfall is filled too.
+   * it by more than the tolerance. Then a child at its share also redirects
+   * new connections, as many as the short children lack together.
    */
-  report(id: number, connections: number, serving: ReadonlySet<number>): number {
+  report(id: number, connections: number, serving: ReadonlySet<number>): Share {
     this.#counts.set(id, connections);
-    let total = 0;
-    let n = 0;
-    let fewest = Infinity;
+    this.#sent.delete(id);
+    const share = this.#share(serving);
+    if (share === null) return { keep: connections, redirect: 0 };
+    let lacking = 0;
     for (const [child, count] of this.#counts) {
-      if (!serving.has(child)) continue;
-      total += count;
-      n++;
-      fewest = Math.min(fewest, count);
+      if (serving.has(child) && count < share - tolerance(share)) lacking += share - count;
     }
-    if (n === 0) return connections;
-    const share = Math.ceil(total / n);
-    return fewest < share - tolerance(share) ? share : share + tolerance(share);
+    if (lacking === 0) return { keep: share + tolerance(share), redirect: 0 };
+    return { keep: share, redirect: serving.has(id) && connections >= share ? lacking : 0 };
+  }
+
+  /** For a connection child `from` redirected: the serving child furthest below its share (counting those sent since it reported), or null when none is below it any more. */
+  target(from: number, serving: ReadonlySet<number>): number | null {
+    const share = this.#share(serving);
+    if (share === null) return null;
+    let best: number | null = null;
+    let fewest = share;
+    for (const [child, count] of this.#counts) {
+      const held = count + (this.#sent.get(child) ?? 0);
+      if (child === from || !serving.has(child) || held >= fewest) continue;
+      best = child;
+      fewest = held;
+    }
+    if (best !== null) this.#sent.set(best, (this.#sent.get(best) ?? 0) + 1);
+    return best;
   }
 
   forget(id: number): void {
     this.#counts.delete(id);
+    this.#sent.delete(id);
+  }
+
+  /** The serving children's connections divided among them (null: none serves). */
+  #share(serving: ReadonlySet<number>): number | null {
+    let total = 0;
+    let n = 0;
+    for (const [child, count] of this.#counts) {
+      if (!serving.has(child)) continue;
+      total += count;
+      n++;
+    }
+    return n === 0 ? null : Math.ceil(total / n);
   }
 }

@@ -25,7 +25,8 @@
  * descriptors over Node's IPC channel, through the controller, to the front
  * with room, which reads them at once. Keep-alive connections already open
  * are not moved: their balance is the connection balance's
- * (connection-balance.ts).
+ * (connection-balance.ts), which sends new connections, unread, over the same
+ * channel to a front short of its share (`rebalance`).
  */
 import type net from 'node:net';
 
@@ -46,9 +47,18 @@ export interface RoomReport {
  * of them (with its descriptor); controller → front: take it; controller →
  * every front: connections wait somewhere (`on`), so report every change of
  * room, not only when a figure crosses zero; controller → every front: other
- * fronts serve (`peers`), so holding connections unread can help.
+ * fronts serve (`peers`), so holding connections unread can help; front →
+ * controller: a new connection (with its descriptor) for a front short of
+ * its share of connections (`rebalance`).
  */
-export type HandoffMessage = RoomReport | { t: 'send'; n: number } | { t: 'handoff' } | { t: 'connection' } | { t: 'wanted'; on: boolean } | { t: 'peers'; on: boolean };
+export type HandoffMessage =
+  | RoomReport
+  | { t: 'send'; n: number }
+  | { t: 'handoff' }
+  | { t: 'connection' }
+  | { t: 'wanted'; on: boolean }
+  | { t: 'peers'; on: boolean }
+  | { t: 'rebalance' };
 
 export class AcceptGate {
   readonly #waiting: net.Socket[] = [];
@@ -247,9 +257,21 @@ export class HandoffBroker {
       best = id;
       most = room.spare;
     }
-    if (best !== null) {
-      this.#room.get(best)!.spare--;
-      if (this.deliver(best, socket)) return;
+    this.#deliver(from, best, socket);
+  }
+
+  /** A new connection front `from` sent for the connection balance: to `to` (a front short of its share), or back when none is. */
+  redirect(from: number, socket: net.Socket, to: number | null): void {
+    holdUnread(socket);
+    this.#deliver(from, to, socket);
+  }
+
+  /** Sends `socket` to front `to`, or back to `from` when `to` is null or gone; closes it when both are gone. */
+  #deliver(from: number, to: number | null, socket: net.Socket): void {
+    if (to !== null) {
+      const room = this.#room.get(to);
+      if (room !== undefined && room.spare > 0) room.spare--;
+      if (this.deliver(to, socket)) return;
     }
     if (!this.deliver(from, socket)) socket.destroy();
   }

@@ -184,7 +184,8 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
             gate?.pump();
             if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
           };
-          const accepted = gate === null ? undefined : (socket: net.Socket): void => gate.offer(socket);
+          const accepted =
+            gate === null ? undefined : (socket: net.Socket): void => (process.connected && balance.redirects() ? send({ t: 'rebalance' }, socket) : gate.offer(socket));
           const fronts = Array.from({ length: config.listenFds }, (_, i) => listenFront(FIRST_LISTEN_FD + i, config, relay, balance, onClosed, accepted));
           front =
             fronts.length === 1
@@ -249,7 +250,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
   inbox.listen((msg) => {
     if (msg.t === 'drain') actor.send({ type: 'DRAIN' });
     else if (msg.t === 'reopen-logs') accessLog.reopen();
-    else if (msg.t === 'balance') balance.share = msg.share;
+    else if (msg.t === 'balance') balance.share = msg;
     else if (msg.t === 'evict-worker') evict(msg.pid, msg.reason);
     else if (msg.t === 'tls') {
       config.tls = msg.material;

@@ -115,6 +115,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
               if (msg.t === 'room') handoffs.report(id, msg);
               else if (msg.t === 'handoff' && socket) handoffs.handoff(id, socket);
+              else if (msg.t === 'rebalance' && socket) handoffs.redirect(id, socket, balance.target(id, serving()));
             });
             // A child's IPC channel must not keep the controller alive.
             child.process.channel?.unref();
@@ -131,7 +132,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   notices.publish({ type: 'child-stats', id, stats });
                   childRss.set(id, msg.rss);
                   sampleWorkers(id, msg.workers);
-                  child.send({ t: 'balance', share: balance.report(id, msg.connections, serving()) });
+                  child.send({ t: 'balance', ...balance.report(id, msg.connections, serving()) });
                   // A drain or a reload changes who serves without a ready or an exit of this child.
                   handoffs.servingChanged();
                   return;

@@ -7,19 +7,57 @@ import { ConnectionBalance, ConnectionShares, tolerance } from '../../src/http/c
 describe('connection balance', () => {
   it('a child keeps the fair share plus tolerance, or exactly the share while another child is short', () => {
     const shares = new ConnectionShares();
-    assert.equal(shares.report(1, 30, new Set([1])), 30 + tolerance(30));
-    // 31 between two: 16 each; child 2 is 15 short, so child 1 keeps exactly 16.
-    assert.equal(shares.report(2, 1, new Set([1, 2])), 16);
+    assert.deepEqual(shares.report(1, 30, new Set([1])), { keep: 30 + tolerance(30), redirect: 0 });
+    // 31 between two: 16 each; child 2 is 15 short, so child 1 keeps exactly 16, and child 2 redirects none (it is the short one).
+    assert.deepEqual(shares.report(2, 1, new Set([1, 2])), { keep: 16, redirect: 0 });
     // A draining child's connections are not the serving children's to share.
-    assert.equal(shares.report(3, 50, new Set([1, 2])), 16);
-    // 30 and 15: share 23, child 2 is still short by more than the tolerance.
-    assert.equal(shares.report(2, 15, new Set([1, 2])), 23);
-    // 17 and 15: within the tolerance of each other, each keeps up to share + tolerance.
-    assert.equal(shares.report(1, 17, new Set([1, 2])), 16 + tolerance(16));
+    assert.deepEqual(shares.report(3, 50, new Set([1, 2])), { keep: 16, redirect: 0 });
+    // 30 and 15: share 23, child 2 is still short by more than the tolerance: child 1 redirects the 8 it lacks.
+    assert.deepEqual(shares.report(2, 15, new Set([1, 2])), { keep: 23, redirect: 0 });
+    assert.deepEqual(shares.report(1, 30, new Set([1, 2])), { keep: 23, redirect: 8 });
+    // 17 and 15: within the tolerance of each other, each keeps up to share + tolerance and redirects nothing.
+    assert.deepEqual(shares.report(1, 17, new Set([1, 2])), { keep: 16 + tolerance(16), redirect: 0 });
     shares.forget(1);
-    assert.equal(shares.report(2, 15, new Set([1, 2])), 15 + tolerance(15));
+    assert.deepEqual(shares.report(2, 15, new Set([1, 2])), { keep: 15 + tolerance(15), redirect: 0 });
     // A child that is not serving keeps what it has.
-    assert.equal(new ConnectionShares().report(7, 5, new Set()), 5);
+    assert.deepEqual(new ConnectionShares().report(7, 5, new Set()), { keep: 5, redirect: 0 });
+  });
+
+  it('redirected connections go to the child furthest below its share, until none is below it', () => {
+    const shares = new ConnectionShares();
+    const serving = new Set([1, 2, 3, 4]);
+    // 32 connections, share 8 (tolerance 1): child 3 lacks 2 and is short by more than the tolerance; child 4 lacks 1.
+    shares.report(1, 10, serving);
+    shares.report(2, 9, serving);
+    shares.report(3, 6, serving);
+    assert.deepEqual(shares.report(4, 7, serving), { keep: 8, redirect: 0 });
+    assert.deepEqual(shares.report(1, 10, serving), { keep: 8, redirect: 2 });
+    const to = Array.from({ length: 4 }, () => shares.target(1, serving));
+    // 6 → 7 (child 3), then 7 and 7: the first found; every child below the share is filled up to it, then none is below.
+    assert.deepEqual(to, [3, 3, 4, null]);
+    // Never back to the child that sent it, nor to one that does not serve.
+    assert.equal(shares.target(3, new Set([3])), null);
+    // A child's report replaces what was sent to it: its count has them now.
+    shares.report(3, 7, serving);
+    assert.equal(shares.target(1, serving), 3);
+    // A child gone is no target: child 4 is, short of the new share of 9 (26 among 3) even with the one sent.
+    shares.forget(3);
+    assert.equal(shares.target(1, serving), 4);
+  });
+
+  it('a child at its share redirects as many new connections as it was told, and only while it holds its share', () => {
+    const balance = new ConnectionBalance();
+    const sockets = Array.from({ length: 8 }, () => new Socket());
+    for (const _ of sockets) balance.opened();
+    assert.ok(!balance.redirects(), 'redirected before the controller sent a share');
+    balance.report();
+    balance.share = { keep: 8, redirect: 2 };
+    assert.deepEqual([balance.redirects(), balance.redirects(), balance.redirects()], [true, true, false]);
+    balance.share = { keep: 8, redirect: 5 };
+    balance.closed(sockets[0]!);
+    assert.ok(!balance.redirects(), 'redirected while below its share');
+    balance.opened();
+    assert.ok(balance.redirects());
   });
 
   it('a child over its share closes just its excess, each connection once, and none without a share', () => {
@@ -28,7 +66,7 @@ describe('connection balance', () => {
     for (const _ of sockets) balance.opened();
     assert.ok(sockets.every((s) => !balance.shed(s)), 'shed before the controller sent a share');
     assert.equal(balance.report(), 30);
-    balance.share = 16;
+    balance.share = { keep: 16, redirect: 0 };
     const shed = sockets.filter((s) => balance.shed(s));
     assert.equal(shed.length, 14);
     // A marked connection stays marked; the others stay open, and so do connections that came later.
@@ -46,7 +84,7 @@ describe('connection balance', () => {
     assert.equal(balance.report(), 0);
     const sockets = Array.from({ length: 50 }, () => new Socket());
     for (const _ of sockets) balance.opened();
-    balance.share = 0; // the answer to the report of 0
+    balance.share = { keep: 0, redirect: 0 }; // the answer to the report of 0
     assert.ok(sockets.every((s) => !balance.shed(s)));
   });
 });
