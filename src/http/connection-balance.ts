@@ -20,9 +20,9 @@
  */
 import type { FrontPeer } from './front.js';
 
-/** Connections off the share that are left alone: 10%, at least one. */
-export function tolerance(share: number): number {
-  return Math.max(1, Math.ceil(share * 0.1));
+/** Connections off the mean that are left alone: 10%, at least one. */
+export function tolerance(mean: number): number {
+  return Math.max(1, mean * 0.1);
 }
 
 export class ConnectionBalance {
@@ -98,28 +98,32 @@ export class ConnectionShares {
 
   /**
    * Records child `id`'s count; answers how many connections it should keep:
-   * the fair share (the serving children's connections divided among them)
-   * plus the tolerance, or exactly the share while another child is short of
-   * it by more than the tolerance. Then a child at its share also redirects
-   * new connections, as many as the short children lack together.
+   * the mean (the serving children's connections divided among them) plus
+   * the tolerance, rounded down, or exactly the share (the mean rounded up)
+   * while another child is below the mean by more than the tolerance. Then a
+   * child at its share also redirects new connections, as many as the short
+   * children lack together. (Rounding the mean up before adding a rounded-up
+   * tolerance let 3 children sharing 32 connections hold 13/10/9: +22%.)
    */
   report(id: number, connections: number, serving: ReadonlySet<number>): Share {
     this.#counts.set(id, connections);
     this.#sent.delete(id);
-    const share = this.#share(serving);
-    if (share === null) return { keep: connections, redirect: 0 };
+    const mean = this.#mean(serving);
+    if (mean === null) return { keep: connections, redirect: 0 };
+    const share = Math.ceil(mean);
     let lacking = 0;
     for (const [child, count] of this.#counts) {
-      if (serving.has(child) && count < share - tolerance(share)) lacking += share - count;
+      if (serving.has(child) && count < mean - tolerance(mean)) lacking += share - count;
     }
-    if (lacking === 0) return { keep: share + tolerance(share), redirect: 0 };
+    if (lacking === 0) return { keep: Math.floor(mean + tolerance(mean)), redirect: 0 };
     return { keep: share, redirect: serving.has(id) && connections >= share ? lacking : 0 };
   }
 
-  /** For a connection child `from` redirected: the serving child furthest below its share (counting those sent since it reported), or null when none is below it any more. */
+  /** For a connection child `from` redirected: the serving child furthest below the share (counting those sent since it reported), or null when none is below it any more. */
   target(from: number, serving: ReadonlySet<number>): number | null {
-    const share = this.#share(serving);
-    if (share === null) return null;
+    const mean = this.#mean(serving);
+    if (mean === null) return null;
+    const share = Math.ceil(mean);
     let best: number | null = null;
     let fewest = share;
     for (const [child, count] of this.#counts) {
@@ -138,7 +142,7 @@ export class ConnectionShares {
   }
 
   /** The serving children's connections divided among them (null: none serves). */
-  #share(serving: ReadonlySet<number>): number | null {
+  #mean(serving: ReadonlySet<number>): number | null {
     let total = 0;
     let n = 0;
     for (const [child, count] of this.#counts) {
@@ -146,6 +150,6 @@ export class ConnectionShares {
       total += count;
       n++;
     }
-    return n === 0 ? null : Math.ceil(total / n);
+    return n === 0 ? null : total / n;
   }
 }

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { ConnectionBalance, ConnectionShares, tolerance } from '../../src/http/connection-balance.js';
 
 describe('connection balance', () => {
-  it('a child keeps the fair share plus tolerance, or exactly the share while another child is short', () => {
+  it('a child keeps the mean plus tolerance, or exactly the share while another child is short', () => {
     const shares = new ConnectionShares();
     assert.deepEqual(shares.report(1, 30, new Set([1])), { keep: 30 + tolerance(30), redirect: 0 });
     // 31 between two: 16 each; child 2 is 15 short, so child 1 keeps exactly 16, and child 2 redirects none (it is the short one).
@@ -15,10 +15,18 @@ describe('connection balance', () => {
     // 30 and 15: share 23, child 2 is still short by more than the tolerance: child 1 redirects the 8 it lacks.
     assert.deepEqual(shares.report(2, 15, new Set([1, 2])), { keep: 23, redirect: 0 });
     assert.deepEqual(shares.report(1, 30, new Set([1, 2])), { keep: 23, redirect: 8 });
-    // 17 and 15: within the tolerance of each other, each keeps up to share + tolerance and redirects nothing.
-    assert.deepEqual(shares.report(1, 17, new Set([1, 2])), { keep: 16 + tolerance(16), redirect: 0 });
+    // 17 and 15: within the tolerance (1.6) of the mean, each keeps up to 16 + 1.6, rounded down, and redirects nothing.
+    assert.deepEqual(shares.report(1, 17, new Set([1, 2])), { keep: 17, redirect: 0 });
     shares.forget(1);
-    assert.deepEqual(shares.report(2, 15, new Set([1, 2])), { keep: 15 + tolerance(15), redirect: 0 });
+    assert.deepEqual(shares.report(2, 15, new Set([1, 2])), { keep: 16, redirect: 0 });
+    // 3 children sharing 32: the mean is 10.67, so each keeps up to 11 (not 13), and 9 is short (below 9.6): it lacks 2 of the share of 11.
+    const three = new ConnectionShares();
+    three.report(1, 12, new Set([1, 2, 3]));
+    three.report(2, 10, new Set([1, 2, 3]));
+    assert.deepEqual(three.report(3, 10, new Set([1, 2, 3])), { keep: 11, redirect: 0 });
+    three.report(2, 11, new Set([1, 2, 3]));
+    assert.deepEqual(three.report(3, 9, new Set([1, 2, 3])), { keep: 11, redirect: 0 });
+    assert.deepEqual(three.report(1, 12, new Set([1, 2, 3])), { keep: 11, redirect: 2 });
     // A child that is not serving keeps what it has.
     assert.deepEqual(new ConnectionShares().report(7, 5, new Set()), { keep: 5, redirect: 0 });
   });
@@ -26,7 +34,7 @@ describe('connection balance', () => {
   it('redirected connections go to the child furthest below its share, until none is below it', () => {
     const shares = new ConnectionShares();
     const serving = new Set([1, 2, 3, 4]);
-    // 32 connections, share 8 (tolerance 1): child 3 lacks 2 and is short by more than the tolerance; child 4 lacks 1.
+    // 32 connections, mean 8 (tolerance 1): child 3 lacks 2 and is short by more than the tolerance; child 4 lacks 1.
     shares.report(1, 10, serving);
     shares.report(2, 9, serving);
     shares.report(3, 6, serving);
