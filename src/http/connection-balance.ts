@@ -102,8 +102,9 @@ export class ConnectionShares {
    * the tolerance, rounded down, or exactly the share (the mean rounded up)
    * while another child is below the mean by more than the tolerance. Then a
    * child at its share also redirects new connections, as many as the short
-   * children lack together. (Rounding the mean up before adding a rounded-up
-   * tolerance let 3 children sharing 32 connections hold 13/10/9: +22%.)
+   * children lack together, less those already sent to them. (Rounding the
+   * mean up before adding a rounded-up tolerance let 3 children sharing 32
+   * connections hold 13/10/9: +22%.)
    */
   report(id: number, connections: number, serving: ReadonlySet<number>): Share {
     this.#counts.set(id, connections);
@@ -112,8 +113,9 @@ export class ConnectionShares {
     if (mean === null) return { keep: connections, redirect: 0 };
     const share = Math.ceil(mean);
     let lacking = 0;
-    for (const [child, count] of this.#counts) {
-      if (serving.has(child) && count < mean - tolerance(mean)) lacking += share - count;
+    for (const child of this.#counts.keys()) {
+      const held = this.#held(child);
+      if (serving.has(child) && held < mean - tolerance(mean)) lacking += share - held;
     }
     if (lacking === 0) return { keep: Math.floor(mean + tolerance(mean)), redirect: 0 };
     return { keep: share, redirect: serving.has(id) && connections >= share ? lacking : 0 };
@@ -126,8 +128,8 @@ export class ConnectionShares {
     const share = Math.ceil(mean);
     let best: number | null = null;
     let fewest = share;
-    for (const [child, count] of this.#counts) {
-      const held = count + (this.#sent.get(child) ?? 0);
+    for (const child of this.#counts.keys()) {
+      const held = this.#held(child);
       if (child === from || !serving.has(child) || held >= fewest) continue;
       best = child;
       fewest = held;
@@ -139,6 +141,11 @@ export class ConnectionShares {
   forget(id: number): void {
     this.#counts.delete(id);
     this.#sent.delete(id);
+  }
+
+  /** Child `id`'s connections by its last report, and those redirected to it since. */
+  #held(id: number): number {
+    return (this.#counts.get(id) ?? 0) + (this.#sent.get(id) ?? 0);
   }
 
   /** The serving children's connections divided among them (null: none serves). */

@@ -43,6 +43,8 @@ describe('connection balance', () => {
     const to = Array.from({ length: 4 }, () => shares.target(1, serving));
     // 6 → 7 (child 3), then 7 and 7: the first found; every child below the share is filled up to it, then none is below.
     assert.deepEqual(to, [3, 3, 4, null]);
+    // Those sent count until the child reports: no child is short any more, so none redirects.
+    assert.deepEqual(shares.report(2, 9, serving), { keep: 9, redirect: 0 });
     // Never back to the child that sent it, nor to one that does not serve.
     assert.equal(shares.target(3, new Set([3])), null);
     // A child's report replaces what was sent to it: its count has them now.
