@@ -26,7 +26,7 @@
  * with room, which reads them at once. Keep-alive connections already open
  * are not moved: their balance is the connection balance's
  * (connection-balance.ts), which sends new connections, unread, over the same
- * channel to a front short of its share (`rebalance`).
+ * channel to a front short of its share (`redirect`).
  */
 import type net from 'node:net';
 
@@ -49,7 +49,7 @@ export interface RoomReport {
  * room, not only when a figure crosses zero; controller → every front: other
  * fronts serve (`peers`), so holding connections unread can help; front →
  * controller: a new connection (with its descriptor) for a front short of
- * its share of connections (`rebalance`).
+ * its share of connections (`redirect`).
  */
 export type HandoffMessage =
   | RoomReport
@@ -58,7 +58,7 @@ export type HandoffMessage =
   | { t: 'connection' }
   | { t: 'wanted'; on: boolean }
   | { t: 'peers'; on: boolean }
-  | { t: 'rebalance' };
+  | { t: 'redirect' };
 
 export class AcceptGate {
   readonly #waiting: net.Socket[] = [];

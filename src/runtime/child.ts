@@ -185,7 +185,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
             if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
           };
           const accepted =
-            gate === null ? undefined : (socket: net.Socket): void => (process.connected && balance.redirects() ? send({ t: 'rebalance' }, socket) : gate.offer(socket));
+            gate === null ? undefined : (socket: net.Socket): void => (process.connected && balance.redirects() ? send({ t: 'redirect' }, socket) : gate.offer(socket));
           const fronts = Array.from({ length: config.listenFds }, (_, i) => listenFront(FIRST_LISTEN_FD + i, config, relay, balance, onClosed, accepted));
           front =
             fronts.length === 1

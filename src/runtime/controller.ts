@@ -115,7 +115,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
             child.process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
               if (msg.t === 'room') handoffs.report(id, msg);
               else if (msg.t === 'handoff' && socket) handoffs.handoff(id, socket);
-              else if (msg.t === 'rebalance' && socket) handoffs.redirect(id, socket, balance.target(id, serving()));
+              else if (msg.t === 'redirect' && socket) handoffs.redirect(id, socket, balance.target(id, serving()));
             });
             // A child's IPC channel must not keep the controller alive.
             child.process.channel?.unref();
