@@ -119,6 +119,23 @@ def test_invalid_status_is_a_500(worker_factory):
     assert "invalid status 200" in w.stderr()
 
 
+def test_invalid_response_headers_are_refused_every_time(worker_factory):
+    # The worker remembers the names and values it found valid (the regular expressions cost more than
+    # the rest of start_response): an invalid one is still refused, before and after valid ones.
+    w = worker_factory("basic.header_from_request")
+    w.ready()
+    cases = [("X-Value", "ok", True), ("X-Value", "a\rb", False), ("X Bad", "ok", False), ("X-Value", "ok", True), ("X-Value", "a\rb", False)]
+    for rid, (name, value, valid) in enumerate(cases, 1):
+        w.request(rid, headers={"HTTP_X_NAME": name, "HTTP_X_VALUE": value})
+        status, headers, _ = w.response(rid)
+        if valid:
+            assert status == "200 OK" and headers[name] == value
+        else:
+            assert status == "500 Internal Server Error", (name, value)
+    w.close()
+    assert w.stderr().count("ValueError: invalid characters in response header") == 3
+
+
 def test_exc_info_replaces_unsent_headers(worker_factory):
     w = worker_factory("basic.exc_info_app")
     w.ready()

@@ -213,6 +213,12 @@ def bad_status(environ, start_response):
     return [b"x"]
 
 
+def header_from_request(environ, start_response):
+    """Answers with the header the request names (X-Name, X-Value), unvalidated: the tests send invalid ones."""
+    start_response("200 OK", [("Content-Type", "text/plain"), (environ["HTTP_X_NAME"], environ["HTTP_X_VALUE"])])
+    return [b"ok"]
+
+
 def bytes_wrapper(environ, start_response):
     """A file_wrapper over a BytesIO has no file descriptor: the worker must iterate it."""
     import io
