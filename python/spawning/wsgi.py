@@ -61,6 +61,11 @@ def _valid(text: str, pattern: re.Pattern[str], seen: set[str]) -> bool:
     return True
 
 
+def _valid_header(name: str, value: str) -> bool:
+    """Whether a response header (or early hint) is one the child can write."""
+    return (name in _names_seen or _valid(name, _HEADER_NAME, _names_seen)) and (value in _values_seen or _valid(value, _HEADER_VALUE, _values_seen))
+
+
 class FileWrapper:
     """``wsgi.file_wrapper``: the child sends regular files itself (see ``file_span``)."""
 
@@ -145,7 +150,7 @@ class Request:
             name, value = item
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"response header name and value must be str: {item!r}")
-            if not (name in _names_seen or _valid(name, _HEADER_NAME, _names_seen)) or not (value in _values_seen or _valid(value, _HEADER_VALUE, _values_seen)):
+            if not _valid_header(name, value):
                 raise ValueError(f"invalid characters in response header {item!r}")
             if length is None and len(name) == 14 and name.lower() == "content-length":
                 length = value
@@ -168,7 +173,7 @@ class Request:
             name, value = item
             if type(name) is not str or type(value) is not str:
                 raise TypeError(f"early hint name and value must be str: {item!r}")
-            if not (name in _names_seen or _valid(name, _HEADER_NAME, _names_seen)) or not (value in _values_seen or _valid(value, _HEADER_VALUE, _values_seen)):
+            if not _valid_header(name, value):
                 raise ValueError(f"invalid characters in early hint {item!r}")
             flat.append(name)
             flat.append(value)
