@@ -127,6 +127,10 @@ export interface ChildStats {
   shed: number;
   /** Answered 504 after --timeout, since the child started. */
   timedOut: number;
+  /** Keep-alive connections closed because the child held more than its share, since it started (connection-balance.ts). */
+  balanceClosed: number;
+  /** New connections sent to a child short of its share, since the child started. */
+  balanceRedirected: number;
   /** Requests the front refused (`400`, `408`, `431`, `505`) and connections reset mid-request (`reset`), since the child started. */
   clientErrors: Record<string, number>;
 }

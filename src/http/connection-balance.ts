@@ -28,6 +28,10 @@ export function tolerance(mean: number): number {
 export class ConnectionBalance {
   /** Open client connections. */
   connections = 0;
+  /** Connections closed (marked for `Connection: close`) because the child held more than its share, since it started. */
+  closedTotal = 0;
+  /** New connections sent to a child short of its share, since it started. */
+  redirectedTotal = 0;
   /** The count sent in the last `stats`, which the controller's next share answers. */
   #reported = 0;
   /** Connections still to close: the excess over the share when it arrived. */
@@ -60,6 +64,7 @@ export class ConnectionBalance {
   redirects(): boolean {
     if (this.#redirect === 0 || this.connections < this.#keep) return false;
     this.#redirect--;
+    this.redirectedTotal++;
     return true;
   }
 
@@ -78,6 +83,7 @@ export class ConnectionBalance {
     if (this.#excess === 0) return false;
     this.#excess--;
     this.#marked.add(peer);
+    this.closedTotal++;
     return true;
   }
 }

@@ -289,6 +289,8 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       responses: metrics.responses,
       metrics: metrics.json(),
       connections: balance.report(),
+      balanceClosed: balance.closedTotal,
+      balanceRedirected: balance.redirectedTotal,
       clientErrors: { ...clientErrors.counts },
       ...relay.counters(),
     });

@@ -49,6 +49,8 @@ export class MetricsExporter {
     counter('spawning_requests_timed_out_total', 'Requests answered 504 after --timeout.', () => store.total('timedOut'));
     counter('spawning_queue_waits_total', 'Requests that waited in a child for a worker slot.', () => store.total('queueWaited'));
     counter('spawning_queue_wait_seconds_total', 'Time those requests waited, in total.', () => store.total('queueWaitMs') / 1000);
+    counter('spawning_balance_closed_total', 'Keep-alive connections a child closed because it held more than its share.', () => store.total('balanceClosed'));
+    counter('spawning_balance_redirected_total', 'New connections a child sent, unread, to a child short of its share.', () => store.total('balanceRedirected'));
     new Counter({
       name: 'spawning_client_errors_total',
       help: 'Requests the fronts refused before the app saw them (kind 400, 408, 431, 505) and connections reset mid-request (kind reset).',

@@ -96,6 +96,9 @@ export interface StatusJson {
   /** Mean wait for a worker slot of the requests that had to wait, ms. */
   queue_wait_mean_ms: number;
   connections: number;
+  /** Keep-alive connections closed because a child held more than its share, and new connections sent to a child short of its share, since start. */
+  balance_closed_total: number;
+  balance_redirected_total: number;
   responses: Record<string, number>;
   /** Requests the fronts refused (never seen by the app) and connections reset mid-request, by kind, since start. */
   client_errors: Record<string, number>;
@@ -168,6 +171,8 @@ export function buildStatus(store: StatusStore, info: ControllerInfo, view: Cont
     timed_out_total: store.total('timedOut'),
     queue_wait_mean_ms: store.total('queueWaited') === 0 ? 0 : round(store.total('queueWaitMs') / store.total('queueWaited'), 1),
     connections: store.sum('connections'),
+    balance_closed_total: store.total('balanceClosed'),
+    balance_redirected_total: store.total('balanceRedirected'),
     responses: store.responses(),
     client_errors: store.clientErrors(),
     rss_bytes: process.memoryUsage.rss() + store.sum('rss'),

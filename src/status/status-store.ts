@@ -47,8 +47,8 @@ export interface StatusEvent {
 }
 
 /** Cumulative per-child counters that the store keeps summed across children that exited. */
-export type ChildCounter = 'shed' | 'timedOut' | 'queueWaited' | 'queueWaitMs';
-const CHILD_COUNTERS: readonly ChildCounter[] = ['shed', 'timedOut', 'queueWaited', 'queueWaitMs'];
+export type ChildCounter = 'shed' | 'timedOut' | 'queueWaited' | 'queueWaitMs' | 'balanceClosed' | 'balanceRedirected';
+const CHILD_COUNTERS: readonly ChildCounter[] = ['shed', 'timedOut', 'queueWaited', 'queueWaitMs', 'balanceClosed', 'balanceRedirected'];
 
 export interface ChildEntry {
   id: number;
@@ -72,7 +72,7 @@ export class StatusStore {
   retiredRequests = 0;
   readonly retiredResponses: Record<string, number> = Object.fromEntries(STATUS_CLASSES.map((c) => [c, 0]));
   retiredMetrics: MetricJson[][] = [];
-  readonly retiredCounters: Record<ChildCounter, number> = { shed: 0, timedOut: 0, queueWaited: 0, queueWaitMs: 0 };
+  readonly retiredCounters: Record<ChildCounter, number> = { shed: 0, timedOut: 0, queueWaited: 0, queueWaitMs: 0, balanceClosed: 0, balanceRedirected: 0 };
   readonly retiredClientErrors: Record<string, number> = {};
   readonly counts = { reloads: 0, reloadFailures: 0, evictionsMemory: 0, evictionsAge: 0, workerCrashes: 0, childCrashes: 0 };
   #lastTotal = 0;

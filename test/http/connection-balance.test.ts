@@ -68,6 +68,7 @@ describe('connection balance', () => {
     assert.ok(!balance.redirects(), 'redirected while below its share');
     balance.opened();
     assert.ok(balance.redirects());
+    assert.equal(balance.redirectedTotal, 3);
   });
 
   it('a child over its share closes just its excess, each connection once, and none without a share', () => {
@@ -79,8 +80,9 @@ describe('connection balance', () => {
     balance.share = { keep: 16, redirect: 0 };
     const shed = sockets.filter((s) => balance.shed(s));
     assert.equal(shed.length, 14);
-    // A marked connection stays marked; the others stay open, and so do connections that came later.
+    // A marked connection stays marked (and is counted once); the others stay open, and so do connections that came later.
     assert.ok(shed.every((s) => balance.shed(s)));
+    assert.equal(balance.closedTotal, 14);
     assert.ok(sockets.filter((s) => !shed.includes(s)).every((s) => !balance.shed(s)));
     const later = new Socket();
     balance.opened();

@@ -10,6 +10,9 @@ import { startLoad, stopAllLoads } from '../helpers/load.js';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { childPids, workerPids } from '../helpers/processes.js';
 import { killAllServers, startServer } from '../helpers/server.js';
+import { freshGet } from '../helpers/http.js';
+import { metric, statusUrl } from '../helpers/status.js';
+import { waitFor } from '../helpers/wait.js';
 
 after(async () => {
   await stopAllLoads();
@@ -76,7 +79,8 @@ describe('load balance', { timeout: 120_000 }, () => {
     // Child 2 is stopped while 32 keep-alive clients connect, so child 1 takes all of them. Shedding alone
     // moved half the excess per 500 ms round (reconnections land on either child: 32/0, then about 24/8,
     // 20/12, 18/14); now child 1 sends child 2 the new connections it lacks.
-    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--threads', '32', '-l', '/dev/null', 'concurrency_apps:app'] });
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--threads', '32', '-l', '/dev/null', '--status-port', '0', 'concurrency_apps:app'] });
+    const status = await statusUrl(server);
     const children = childPids(server.proc.pid!);
     const idle = children.map(sockets);
     const held = (): number[] => children.map((pid, i) => sockets(pid) - idle[i]!);
@@ -103,6 +107,16 @@ describe('load balance', { timeout: 120_000 }, () => {
       assert.equal(report.failed, 0, JSON.stringify([...report.reasons]));
       process.stdout.write(`# connections held while child 2 was stopped: ${before.join(' / ')}; within the share's tolerance ${Math.round(balancedAfter)} ms after it resumed (${samples.join(' ')})\n`);
       assert.ok(balancedAfter < 500, `connections held after resuming: ${samples.join(' ')} (every 50 ms)`);
+      // The balance's doing shows in /metrics: child 1 closed its excess and sent the reconnections on (the counts
+      // arrive with each child's next stats, every 500 ms).
+      const counted = await waitFor(async () => {
+        const text = await freshGet(`${status}/metrics`);
+        return metric(text, 'spawning_balance_redirected_total') > 0 ? text : null;
+      }, 'redirected connections to be counted');
+      const closed = metric(counted, 'spawning_balance_closed_total');
+      const redirected = metric(counted, 'spawning_balance_redirected_total');
+      process.stdout.write(`# the balance closed ${closed} connections and redirected ${redirected}\n`);
+      assert.ok(closed >= CONNECTIONS / 2 && redirected >= CONNECTIONS / 2, `closed ${closed}, redirected ${redirected}: child 1 held all ${CONNECTIONS} and child 2 none`);
     } finally {
       process.kill(children[1]!, 'SIGCONT');
       await load.stop();

@@ -11,6 +11,7 @@ import { after, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { childPids } from '../helpers/processes.js';
 import { killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
+import { metric, statusUrl } from '../helpers/status.js';
 import { waitFor } from '../helpers/wait.js';
 import { FIXTURES_DIR, VENV_PYTHON } from '../helpers/repo.js';
 
@@ -31,11 +32,6 @@ function get(url: string, timeoutMs = 10_000): Promise<Fetched> {
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on('error', reject);
   });
-}
-
-async function statusUrl(server: RunningServer): Promise<string> {
-  const line = await server.waitForStderr(/^spawning: status service on (\S+)\/status$/m);
-  return /on (\S+)\/status/.exec(line)![1]!;
 }
 
 interface StatusJson {
@@ -59,13 +55,6 @@ interface StatusJson {
 }
 
 const statusJson = async (base: string): Promise<StatusJson> => JSON.parse((await get(`${base}/status.json`)).body) as StatusJson;
-
-/** `name{labels} value` from a Prometheus exposition. */
-function metric(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  assert.ok(line, `no series ${series} in:\n${text}`);
-  return Number(line.slice(series.length + 1));
-}
 
 after(killAllServers);
 
