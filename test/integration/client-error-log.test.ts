@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { FULL_LINES } from '../../src/http/client-error.js';
 import { freshGet } from '../helpers/http.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
+import { statusUrl } from '../helpers/status.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FUZZED = 1500;
@@ -66,8 +67,7 @@ describe('bounded logging of refused requests', { timeout: 180_000 }, () => {
     server = await startServer({
       args: ['--processes', '1', '--threads', '2', '--error-log-interval', '1', '--headers-timeout', '1', '--max-header-size', '8192', '--status-port', '0', '-l', accessLog, 'integration_apps:app'],
     });
-    const line = await server.waitForStderr(/^spawning: status service on (\S+)\/status$/m);
-    status = /on (\S+)\/status/.exec(line)![1]!;
+    status = await statusUrl(server);
   });
 
   after(async () => {

@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { REPO_ROOT } from '../helpers/repo.js';
 import { killAllServers, startServer } from '../helpers/server.js';
+import { statusUrl } from '../helpers/status.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUTPUT = path.join(REPO_ROOT, 'test-output');
@@ -24,8 +25,7 @@ after(async () => {
 test('the status page shows every child and follows a reload live', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/bootstrap installs Debian's chromium (or set CHROMIUM_PATH)`);
   const server = await startServer({ args: ['--processes', '3', '--fronts', '3', '--status-port', '0', 'integration_apps.app'] });
-  const line = await server.waitForStderr(/^spawning: status service on (\S+)\/status$/m);
-  const base = /on (\S+)\/status/.exec(line)![1]!;
+  const base = await statusUrl(server);
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
