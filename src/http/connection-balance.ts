@@ -16,7 +16,12 @@
  * while a child is short by more than the tolerance, the others at their share
  * do not serve new connections: they send them, unread, through the
  * controller to the short child (the hand-off's channel,
- * connection-handoff.ts), as many as it lacks.
+ * connection-handoff.ts), as many as it lacks. The controller tells them at
+ * once, when the short child reports, not at their own next report.
+ *
+ * A child that has not reported for two stats rounds is out of the balance
+ * (a stopped or blocked event loop): connections sent to it would wait,
+ * unread, until it wakes, and be lost if it is killed.
  */
 import type { FrontPeer } from './front.js';
 
@@ -36,6 +41,8 @@ export class ConnectionBalance {
   #reported = 0;
   /** Connections still to close: the excess over the share when it arrived. */
   #excess = 0;
+  /** Connections closed since the last report: an answer repeated for that report must not close them again. */
+  #shedSinceReport = 0;
   /** How many to keep, by the controller's last answer (Infinity before it). */
   #keep = Infinity;
   /** New connections still to send to a child short of its share. */
@@ -45,6 +52,7 @@ export class ConnectionBalance {
   /** For the `stats` message. */
   report(): number {
     this.#reported = this.connections;
+    this.#shedSinceReport = 0;
     return this.#reported;
   }
 
@@ -52,10 +60,12 @@ export class ConnectionBalance {
    * The controller's answer to the count we reported: how many to keep. The
    * excess is taken against that count, not the current one, so an answer
    * computed from counts a few hundred milliseconds old never sheds
-   * connections that arrived since.
+   * connections that arrived since. The controller may answer a report
+   * again (when another child turns out short): what was closed since the
+   * report counts against the excess.
    */
   set share({ keep, redirect }: Share) {
-    this.#excess = Math.max(0, this.#reported - keep);
+    this.#excess = Math.max(0, this.#reported - keep - this.#shedSinceReport);
     this.#keep = keep;
     this.#redirect = redirect;
   }
@@ -82,6 +92,7 @@ export class ConnectionBalance {
     if (this.#marked.has(peer)) return true;
     if (this.#excess === 0) return false;
     this.#excess--;
+    this.#shedSinceReport++;
     this.#marked.add(peer);
     this.closedTotal++;
     return true;
@@ -101,42 +112,67 @@ export class ConnectionShares {
   readonly #counts = new Map<number, number>();
   /** Connections redirected to each child since its last report (its count does not have them yet). */
   readonly #sent = new Map<number, number>();
+  /** When each child last reported, by `now`. */
+  readonly #reportedAt = new Map<number, number>();
 
-  /**
-   * Records child `id`'s count; answers how many connections it should keep:
-   * the mean (the serving children's connections divided among them) plus
-   * the tolerance, rounded down, or exactly the share (the mean rounded up)
-   * while another child is below the mean by more than the tolerance. Then a
-   * child at its share also redirects new connections, as many as the short
-   * children lack together, less those already sent to them. (Rounding the
-   * mean up before adding a rounded-up tolerance let 3 children sharing 32
-   * connections hold 13/10/9: +22%.)
-   */
+  constructor(
+    /** How long a child may go without reporting and still take part (two of its stats rounds). */
+    private readonly silentAfterMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Records child `id`'s count and answers it (see `answer`). */
   report(id: number, connections: number, serving: ReadonlySet<number>): Share {
     this.#counts.set(id, connections);
+    this.#reportedAt.set(id, this.now());
     this.#sent.delete(id);
-    const mean = this.#mean(serving);
+    return this.answer(id, serving);
+  }
+
+  /**
+   * How many connections child `id` should keep, by the counts reported: the
+   * mean (the connections of the children in the balance divided among them)
+   * plus the tolerance, rounded down, or exactly the share (the mean rounded
+   * up) while another child is below the mean by more than the tolerance.
+   * Then a child at its share also redirects new connections, as many as the
+   * short children lack together, less those already sent to them. (Rounding
+   * the mean up before adding a rounded-up tolerance let 3 children sharing
+   * 32 connections hold 13/10/9: +22%.)
+   */
+  answer(id: number, serving: ReadonlySet<number>): Share {
+    const connections = this.#counts.get(id) ?? 0;
+    const live = this.#live(serving);
+    const mean = this.#mean(live);
     if (mean === null) return { keep: connections, redirect: 0 };
     const share = Math.ceil(mean);
     let lacking = 0;
-    for (const child of this.#counts.keys()) {
+    for (const child of live) {
       const held = this.#held(child);
-      if (serving.has(child) && held < mean - tolerance(mean)) lacking += share - held;
+      if (held < mean - tolerance(mean)) lacking += share - held;
     }
     if (lacking === 0) return { keep: Math.floor(mean + tolerance(mean)), redirect: 0 };
-    return { keep: share, redirect: serving.has(id) && connections >= share ? lacking : 0 };
+    return { keep: share, redirect: live.has(id) && connections >= share ? lacking : 0 };
   }
 
-  /** For a connection child `from` redirected: the serving child furthest below the share (counting those sent since it reported), or null when none is below it any more. */
+  /** When child `id` is short of its share: the others in the balance, whose answers change now. */
+  toTell(id: number, serving: ReadonlySet<number>): number[] {
+    const live = this.#live(serving);
+    const mean = this.#mean(live);
+    if (mean === null || !live.has(id) || this.#held(id) >= mean - tolerance(mean)) return [];
+    return [...live].filter((child) => child !== id);
+  }
+
+  /** For a connection child `from` redirected: the child in the balance furthest below the share (counting those sent since it reported), or null when none is below it any more. */
   target(from: number, serving: ReadonlySet<number>): number | null {
-    const mean = this.#mean(serving);
+    const live = this.#live(serving);
+    const mean = this.#mean(live);
     if (mean === null) return null;
     const share = Math.ceil(mean);
     let best: number | null = null;
     let fewest = share;
-    for (const child of this.#counts.keys()) {
+    for (const child of live) {
       const held = this.#held(child);
-      if (child === from || !serving.has(child) || held >= fewest) continue;
+      if (child === from || held >= fewest) continue;
       best = child;
       fewest = held;
     }
@@ -147,6 +183,7 @@ export class ConnectionShares {
   forget(id: number): void {
     this.#counts.delete(id);
     this.#sent.delete(id);
+    this.#reportedAt.delete(id);
   }
 
   /** Child `id`'s connections by its last report, and those redirected to it since. */
@@ -154,15 +191,19 @@ export class ConnectionShares {
     return (this.#counts.get(id) ?? 0) + (this.#sent.get(id) ?? 0);
   }
 
-  /** The serving children's connections divided among them (null: none serves). */
-  #mean(serving: ReadonlySet<number>): number | null {
+  /** The children in the balance: serving, and heard from within `silentAfterMs`. */
+  #live(serving: ReadonlySet<number>): Set<number> {
+    const now = this.now();
+    const live = new Set<number>();
+    for (const [child, at] of this.#reportedAt) if (serving.has(child) && now - at <= this.silentAfterMs) live.add(child);
+    return live;
+  }
+
+  /** Their connections divided among them (null: none is in the balance). */
+  #mean(live: ReadonlySet<number>): number | null {
+    if (live.size === 0) return null;
     let total = 0;
-    let n = 0;
-    for (const [child, count] of this.#counts) {
-      if (!serving.has(child)) continue;
-      total += count;
-      n++;
-    }
-    return n === 0 ? null : total / n;
+    for (const child of live) total += this.#counts.get(child)!;
+    return total / live.size;
   }
 }

@@ -98,7 +98,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
   /** The last few replacements, for the eviction policy's back-off after a futile one. */
   const recent: Replacement[] = [];
   const respawnTimers = new Set<NodeJS.Timeout>();
-  const balance = new ConnectionShares();
+  const balance = new ConnectionShares(2 * childConfig.statsInterval);
   let processes = opts.processes;
   let successor: { stop(): void } | null = null;
 
@@ -132,7 +132,10 @@ export function runController(opts: ControllerOptions): Promise<number> {
                   notices.publish({ type: 'child-stats', id, stats });
                   childRss.set(id, msg.rss);
                   sampleWorkers(id, msg.workers);
-                  child.send({ t: 'balance', ...balance.report(id, msg.connections, serving()) });
+                  const live = serving();
+                  child.send({ t: 'balance', ...balance.report(id, msg.connections, live) });
+                  // A short child is filled now, not as each of the others next reports.
+                  for (const other of balance.toTell(id, live)) children.get(other)?.send({ t: 'balance', ...balance.answer(other, live) });
                   // A drain or a reload changes who serves without a ready or an exit of this child.
                   handoffs.servingChanged();
                   return;

@@ -4,9 +4,12 @@ import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { ConnectionBalance, ConnectionShares, tolerance } from '../../src/http/connection-balance.js';
 
+/** Two stats rounds of 500 ms, as the controller has it. */
+const SILENT_MS = 1000;
+
 describe('connection balance', () => {
   it('a child keeps the mean plus tolerance, or exactly the share while another child is short', () => {
-    const shares = new ConnectionShares();
+    const shares = new ConnectionShares(SILENT_MS);
     assert.deepEqual(shares.report(1, 30, new Set([1])), { keep: 30 + tolerance(30), redirect: 0 });
     // 31 between two: 16 each; child 2 is 15 short, so child 1 keeps exactly 16, and child 2 redirects none (it is the short one).
     assert.deepEqual(shares.report(2, 1, new Set([1, 2])), { keep: 16, redirect: 0 });
@@ -20,7 +23,7 @@ describe('connection balance', () => {
     shares.forget(1);
     assert.deepEqual(shares.report(2, 15, new Set([1, 2])), { keep: 16, redirect: 0 });
     // 3 children sharing 32: the mean is 10.67, so each keeps up to 11 (not 13), and 9 is short (below 9.6): it lacks 2 of the share of 11.
-    const three = new ConnectionShares();
+    const three = new ConnectionShares(SILENT_MS);
     three.report(1, 12, new Set([1, 2, 3]));
     three.report(2, 10, new Set([1, 2, 3]));
     assert.deepEqual(three.report(3, 10, new Set([1, 2, 3])), { keep: 11, redirect: 0 });
@@ -28,11 +31,11 @@ describe('connection balance', () => {
     assert.deepEqual(three.report(3, 9, new Set([1, 2, 3])), { keep: 11, redirect: 0 });
     assert.deepEqual(three.report(1, 12, new Set([1, 2, 3])), { keep: 11, redirect: 2 });
     // A child that is not serving keeps what it has.
-    assert.deepEqual(new ConnectionShares().report(7, 5, new Set()), { keep: 5, redirect: 0 });
+    assert.deepEqual(new ConnectionShares(SILENT_MS).report(7, 5, new Set()), { keep: 5, redirect: 0 });
   });
 
   it('redirected connections go to the child furthest below its share, until none is below it', () => {
-    const shares = new ConnectionShares();
+    const shares = new ConnectionShares(SILENT_MS);
     const serving = new Set([1, 2, 3, 4]);
     // 32 connections, mean 8 (tolerance 1): child 3 lacks 2 and is short by more than the tolerance; child 4 lacks 1.
     shares.report(1, 10, serving);
@@ -53,6 +56,48 @@ describe('connection balance', () => {
     // A child gone is no target: child 4 is, short of the new share of 9 (26 among 3) even with the one sent.
     shares.forget(3);
     assert.equal(shares.target(1, serving), 4);
+  });
+
+  it('a child silent for two stats rounds is out of the balance: no share of the mean, no redirected connections', () => {
+    let now = 0;
+    const shares = new ConnectionShares(SILENT_MS, () => now);
+    const serving = new Set([1, 2]);
+    shares.report(2, 0, serving);
+    // Child 2 is short and heard from: child 1 keeps 16 and sends it new connections.
+    now = 500;
+    assert.deepEqual(shares.report(1, 32, serving), { keep: 16, redirect: 16 });
+    assert.equal(shares.target(1, serving), 2);
+    // Child 2 stopped reporting (a stopped or blocked event loop): child 1 keeps all and sends it nothing.
+    now = 1001;
+    assert.deepEqual(shares.report(1, 32, serving), { keep: 32 + 3, redirect: 0 });
+    assert.equal(shares.target(1, serving), null);
+    assert.deepEqual(shares.toTell(1, serving), []);
+    // It reports again: it is short, and child 1 is told now, not at its next report.
+    now = 1200;
+    shares.report(2, 0, serving);
+    assert.deepEqual(shares.toTell(2, serving), [1]);
+    assert.deepEqual(shares.answer(1, serving), { keep: 16, redirect: 16 });
+    // Within the tolerance of the mean, nobody needs telling.
+    shares.report(1, 17, serving);
+    shares.report(2, 15, serving);
+    assert.deepEqual(shares.toTell(2, serving), []);
+  });
+
+  it('an answer repeated for the same report closes no connection twice', () => {
+    const balance = new ConnectionBalance();
+    const sockets = Array.from({ length: 32 }, () => new Socket());
+    for (const _ of sockets) balance.opened();
+    balance.report();
+    balance.share = { keep: 16, redirect: 16 };
+    const first = sockets.filter((s) => balance.shed(s)).length;
+    balance.share = { keep: 16, redirect: 16 }; // the controller told it again, when the short child reported
+    const second = sockets.filter((s) => balance.shed(s)).length;
+    assert.deepEqual([first, second, balance.closedTotal], [16, 16, 16]);
+    // The next report starts over from the count it gives.
+    for (const s of sockets.slice(0, 16)) balance.closed(s);
+    balance.report();
+    balance.share = { keep: 12, redirect: 0 };
+    assert.equal(sockets.slice(16).filter((s) => balance.shed(s)).length, 4);
   });
 
   it('a child at its share redirects as many new connections as it was told, and only while it holds its share', () => {
