@@ -141,7 +141,7 @@ export class ConnectionShares {
    */
   answer(id: number, serving: ReadonlySet<number>): Share {
     const connections = this.#counts.get(id) ?? 0;
-    const live = this.#live(serving);
+    const live = this.responsive(serving);
     const mean = this.#mean(live);
     if (mean === null) return { keep: connections, redirect: 0 };
     const share = Math.ceil(mean);
@@ -156,7 +156,7 @@ export class ConnectionShares {
 
   /** When child `id` is short of its share: the others in the balance, whose answers change now. */
   toTell(id: number, serving: ReadonlySet<number>): number[] {
-    const live = this.#live(serving);
+    const live = this.responsive(serving);
     const mean = this.#mean(live);
     if (mean === null || !live.has(id) || this.#held(id) >= mean - tolerance(mean)) return [];
     return [...live].filter((child) => child !== id);
@@ -164,7 +164,7 @@ export class ConnectionShares {
 
   /** For a connection child `from` redirected: the child in the balance furthest below the share (counting those sent since it reported), or null when none is below it any more. */
   target(from: number, serving: ReadonlySet<number>): number | null {
-    const live = this.#live(serving);
+    const live = this.responsive(serving);
     const mean = this.#mean(live);
     if (mean === null) return null;
     const share = Math.ceil(mean);
@@ -191,8 +191,8 @@ export class ConnectionShares {
     return (this.#counts.get(id) ?? 0) + (this.#sent.get(id) ?? 0);
   }
 
-  /** The children in the balance: serving, and heard from within `silentAfterMs`. */
-  #live(serving: ReadonlySet<number>): Set<number> {
+  /** The children in the balance: serving, and heard from within `silentAfterMs`. The hand-off sends connections only to these too. */
+  responsive(serving: ReadonlySet<number>): Set<number> {
     const now = this.now();
     const live = new Set<number>();
     for (const [child, at] of this.#reportedAt) if (serving.has(child) && now - at <= this.silentAfterMs) live.add(child);

@@ -284,7 +284,8 @@ export function runController(opts: ControllerOptions): Promise<number> {
     const handoffs = new HandoffBroker(
       (id, n) => void sendIpc(id, { t: 'send', n }),
       (id, socket) => sendIpc(id, { t: 'connection' }, socket),
-      () => serving(),
+      // A front that stopped reporting (a stopped or blocked event loop) would leave them unread.
+      () => balance.responsive(serving()),
       fronts,
       (to, msg) => {
         if (to !== null) sendIpc(to, msg);

@@ -137,6 +137,29 @@ describe('load balance', { timeout: 120_000 }, () => {
     }
   });
 
+  test('a stopped front is handed no connections, however much room it last reported', async () => {
+    // Front 2 is stopped with its one thread free; front 1's thread is busy and two new connections wait in it.
+    // Handed to front 2 by its last report of room, one would wait, unread, until front 2 woke (3 s here).
+    const server = await startServer({ args: ['--processes', '2', '--fronts', '2', '--threads', '1', '-l', '/dev/null', 'integration_apps:app'] });
+    const children = childPids(server.proc.pid!);
+    process.kill(children[1]!, 'SIGSTOP');
+    const resume = setTimeout(() => process.kill(children[1]!, 'SIGCONT'), 4500);
+    try {
+      // Silent for two stats rounds (500 ms each), and then some.
+      await new Promise((r) => setTimeout(r, 1500));
+      const result = await burst(server.port, '/slow?seconds=0.3', 3);
+      const times = result.answers.map((a) => Math.round(a.ms)).sort((a, b) => a - b);
+      process.stdout.write(`# 3 requests of 0.3 s on 2 fronts × 1 thread, front 2 stopped: answered in ${times.join(' ')} ms\n`);
+      assert.equal(result.answers.filter((a) => a.status === 200).length, 3, JSON.stringify([...result.errors]));
+      // One after another on front 1's thread: 0.9 s.
+      assert.ok(result.ms < 2000, `answered in ${times.join(' ')} ms: one waited for the stopped front`);
+    } finally {
+      clearTimeout(resume);
+      process.kill(children[1]!, 'SIGCONT');
+      await server.stop();
+    }
+  });
+
   test('2 fronts of 4 threads: bursts of 20 slow requests take 3 rounds, however the kernel splits the connections', async () => {
     // The kernel once split such bursts 13:7 or worse, and the busier front queued a fourth or fifth
     // round while the other idled (29 of 50 bursts took 5 rounds). Fronts now hand connections they
