@@ -36,40 +36,64 @@ export function encodeFrame(value: unknown): Buffer {
 }
 
 /**
- * Accumulates bytes and yields every complete frame's decoded value. Chunks
- * are only joined once a whole frame is there: a 1 MB frame arriving in 64 KB
- * reads is copied once, not once per read.
+ * Accumulates bytes and yields every complete frame's decoded value. Frames
+ * that lie whole in one read are decoded in place. Only a frame that spans
+ * reads is joined, once it is all there: its own pieces, not the reads
+ * around it (a 1 MB frame arriving in 64 KB reads is copied once, and a
+ * 10 KB response that straddles two reads costs a 10 KB copy, not the 64 KB
+ * read after it).
  */
 export class FrameDecoder {
-  #chunks: Buffer[] = [];
-  #size = 0;
-  /** Bytes needed before the next frame can be decoded (its prefix, then prefix and payload). */
+  /** The pieces of a frame begun in earlier reads. */
+  #pending: Buffer[] = [];
+  #pendingSize = 0;
+  /** Its size with the prefix, once the prefix is known; 4 until then. */
   #need = 4;
 
   /** Returns the values of all complete frames in `chunk` (plus leftovers). */
   push(chunk: Buffer): unknown[] {
-    this.#chunks.push(chunk);
-    this.#size += chunk.length;
-    if (this.#size < this.#need) return [];
-    const buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
     const out: unknown[] = [];
     let off = 0;
-    this.#need = 4;
-    while (buf.length - off >= 4) {
-      const n = buf.readUInt32BE(off);
-      if (n > MAX_FRAME) throw new FrameError(`frame of ${n} bytes exceeds the ${MAX_FRAME}-byte limit`);
-      if (buf.length - off - 4 < n) {
-        this.#need = 4 + n;
-        break;
+    while (this.#pendingSize > 0) {
+      const take = Math.min(this.#need - this.#pendingSize, chunk.length - off);
+      this.#pending.push(chunk.subarray(off, off + take));
+      this.#pendingSize += take;
+      off += take;
+      if (this.#pendingSize < this.#need) return out;
+      const joined = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingSize);
+      if (this.#need === 4) {
+        // Only the prefix was missing: now the frame's size is known.
+        this.#need = 4 + frameSize(joined, 0);
+        this.#pending = [joined];
+        continue;
       }
-      out.push(packr.unpack(buf.subarray(off + 4, off + 4 + n)));
+      out.push(packr.unpack(joined.subarray(4)));
+      this.#pending = [];
+      this.#pendingSize = 0;
+      this.#need = 4;
+    }
+    while (chunk.length - off >= 4) {
+      const n = frameSize(chunk, off);
+      if (chunk.length - off - 4 < n) break;
+      out.push(packr.unpack(chunk.subarray(off + 4, off + 4 + n)));
       off += 4 + n;
     }
-    // The rest stays a view of this read's bytes: socket chunks are never reused.
-    this.#chunks = off === buf.length ? [] : [buf.subarray(off)];
-    this.#size = buf.length - off;
+    if (off < chunk.length) {
+      // The rest stays a view of this read's bytes: socket chunks are never reused.
+      this.#pending = [chunk.subarray(off)];
+      this.#pendingSize = chunk.length - off;
+      this.#need = this.#pendingSize >= 4 ? 4 + frameSize(chunk, off) : 4;
+    }
     return out;
   }
+}
+
+/** The payload length in the prefix at `off`: refused when past MAX_FRAME, or 0 (a frame holds one msgpack value, at least a byte). */
+function frameSize(buf: Buffer, off: number): number {
+  const n = buf.readUInt32BE(off);
+  if (n > MAX_FRAME) throw new FrameError(`frame of ${n} bytes exceeds the ${MAX_FRAME}-byte limit`);
+  if (n === 0) throw new FrameError('empty frame: a frame holds one msgpack value');
+  return n;
 }
 
 /** Something frames can be written to: a socket or pipe (cork/uncork let several buffers go in one writev). */

@@ -79,6 +79,38 @@ describe('frame codec', () => {
     assert.deepEqual(new FrameDecoder().push(Buffer.concat(writes)), [[2, 1, body], [3, 1]]);
   });
 
+  it('refuses an empty frame', () => {
+    assert.throws(() => new FrameDecoder().push(Buffer.alloc(4)), FrameError);
+    const d = new FrameDecoder();
+    d.push(Buffer.alloc(2));
+    assert.throws(() => d.push(Buffer.alloc(2)), FrameError);
+  });
+
+  it('decodes frames split across reads at any point, copying only the frames that straddle a read', () => {
+    // Frames of 1 B to 20 KB payloads, read in pieces of every size from 1 byte to 64 KB.
+    const values = Array.from({ length: 40 }, (_, i) => [3, i, Buffer.alloc((i * 7919) % 20_000, i)]);
+    const stream = Buffer.concat(values.map((v) => encodeFrame(v)));
+    for (const size of [1, 3, 4, 5, 7, 100, 4096, 10_000, 65_536]) {
+      const d = new FrameDecoder();
+      const got: unknown[] = [];
+      for (let off = 0; off < stream.length; off += size) got.push(...d.push(stream.subarray(off, off + size)));
+      assert.deepEqual(got, values, `reads of ${size} bytes`);
+    }
+    // A frame whole in its read is decoded in place: its payload is a view of that read, not a copy. (Payloads
+    // of 10 KB: Node pools smaller buffers in shared 8 KB slabs, where `.buffer` says nothing.)
+    const frame = (i: number): Buffer => encodeFrame([3, i, Buffer.alloc(10_000, i)]);
+    const read = Buffer.concat([frame(1), frame(2).subarray(0, 5000)]);
+    const d = new FrameDecoder();
+    const [first] = d.push(read) as [[number, number, Buffer]];
+    assert.equal(first[2].buffer, read.buffer);
+    // The frame that straddled is joined from its own pieces, and the next read's whole frame stays a view of it.
+    const next = Buffer.concat([frame(2).subarray(5000), frame(3)]);
+    const [second, third] = d.push(next) as [[number, number, Buffer], [number, number, Buffer]];
+    assert.deepEqual(second, [3, 2, Buffer.alloc(10_000, 2)]);
+    assert.notEqual(second[2].buffer, next.buffer);
+    assert.equal(third[2].buffer, next.buffer);
+  });
+
   it('joins a large frame once, however many reads it arrives in', () => {
     const body = Buffer.alloc(300_000, 3);
     const frames = Buffer.concat([encodeFrame([21, 9, body]), encodeFrame([22, 9])]);
