@@ -146,10 +146,7 @@ export class ConnectionShares {
     if (mean === null) return { keep: connections, redirect: 0 };
     const share = Math.ceil(mean);
     let lacking = 0;
-    for (const child of live) {
-      const held = this.#held(child);
-      if (held < mean - tolerance(mean)) lacking += share - held;
-    }
+    for (const child of live) if (this.#short(child, mean)) lacking += share - this.#held(child);
     if (lacking === 0) return { keep: Math.floor(mean + tolerance(mean)), redirect: 0 };
     return { keep: share, redirect: live.has(id) && connections >= share ? lacking : 0 };
   }
@@ -158,7 +155,7 @@ export class ConnectionShares {
   toTell(id: number, serving: ReadonlySet<number>): number[] {
     const live = this.responsive(serving);
     const mean = this.#mean(live);
-    if (mean === null || !live.has(id) || this.#held(id) >= mean - tolerance(mean)) return [];
+    if (mean === null || !live.has(id) || !this.#short(id, mean)) return [];
     return [...live].filter((child) => child !== id);
   }
 
@@ -189,6 +186,11 @@ export class ConnectionShares {
   /** Child `id`'s connections by its last report, and those redirected to it since. */
   #held(id: number): number {
     return (this.#counts.get(id) ?? 0) + (this.#sent.get(id) ?? 0);
+  }
+
+  /** Whether child `id` is below the mean by more than the tolerance. */
+  #short(id: number, mean: number): boolean {
+    return this.#held(id) < mean - tolerance(mean);
   }
 
   /** The children in the balance: serving, and heard from within `silentAfterMs`. The hand-off sends connections only to these too. */
