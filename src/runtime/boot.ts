@@ -42,8 +42,15 @@ export function version(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** How often children push their counters; a child silent for four of these is unresponsive. */
+/** How often children push their counters. */
 const STATS_INTERVAL_MS = 500;
+/**
+ * A child that has pushed nothing for this long is unresponsive (a stopped
+ * or blocked event loop): the status page says so, and the connection
+ * balance and the hand-off send it nothing. One threshold, so that what the
+ * page shows is what the balance does.
+ */
+const SILENT_AFTER_MS = 2 * STATS_INTERVAL_MS;
 
 /** Undone if startup fails after the socket is bound (a Unix socket file, the pidfile). */
 const undoOnError: Array<() => Promise<void> | void> = [];
@@ -144,7 +151,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
   const lifecycle = controllerNotices();
   const inspector = settings.inspect ? (await import('../status/inspector.js')).startInspector(settings.inspect, log) : null;
   undoOnError.push(() => inspector?.stop());
-  const store = new StatusStore(STATS_INTERVAL_MS * 4);
+  const store = new StatusStore(SILENT_AFTER_MS);
   let controller: ControllerActor | null = null;
   let reloader: Reloader | null = null;
   const fronts = frontCount(settings.processes, settings.fronts);
@@ -226,6 +233,7 @@ async function serve(argv: string[], parsed: ParsedArgs): Promise<number> {
     inspect: inspector?.inspect,
     maxMemory: settings.maxMemory,
     maxAge: settings.maxAge,
+    silentAfterMs: SILENT_AFTER_MS,
     onModules: (files) => reloader?.imported(files),
     onStart: (actor) => {
       controller = actor;

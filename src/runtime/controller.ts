@@ -41,6 +41,8 @@ export interface ControllerOptions {
   /** The listening sockets (one unless systemd handed several); children inherit them all. */
   sockets: ListenSocket[];
   childConfig: ChildConfig;
+  /** ms without a child's stats after which the connection balance and the hand-off leave it out. */
+  silentAfterMs: number;
   /** Children (HTTP fronts) to run; each runs its share of `childConfig.processes` Python workers. */
   processes: number;
   deadmanTimeout: number;
@@ -98,7 +100,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
   /** The last few replacements, for the eviction policy's back-off after a futile one. */
   const recent: Replacement[] = [];
   const respawnTimers = new Set<NodeJS.Timeout>();
-  const balance = new ConnectionShares(2 * childConfig.statsInterval);
+  const balance = new ConnectionShares(opts.silentAfterMs);
   let processes = opts.processes;
   let successor: { stop(): void } | null = null;
 

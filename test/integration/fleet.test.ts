@@ -16,6 +16,7 @@ import { openRegistry, readRegistry } from '../../src/fleet/registry.js';
 import { startLoad, stopAllLoads } from '../helpers/load.js';
 import { disposeAllNats, startNats, type NatsServer } from '../helpers/nats.js';
 import { fleetMembers, killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
+import { statusUrl } from '../helpers/status.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FLEET = 'itest';
@@ -78,7 +79,7 @@ describe('fleet over NATS', { concurrency: false, timeout: 180_000 }, () => {
           args: ['--processes', '1', '--threads', '2', '--status-port', '0', ...natsArgs(), '--node-name', name, '--fleet-ttl', String(TTL_SECONDS), 'app.app'],
         });
         await server.waitForStderr(/fleet: joined fleet/);
-        const statusPort = Number(/status service on http:\/\/127\.0\.0\.1:(\d+)/.exec(server.stderr())![1]);
+        const statusPort = Number(new URL(await statusUrl(server)).port);
         hosts.set(name, { name, dir, server, statusPort });
       }),
     );
