@@ -11,15 +11,20 @@
  * So a front accepts with `pauseOnConnect` and reads a new connection only
  * while it has a free slot (its threads, less the requests in flight and the
  * connections taken but not heard from yet); the others wait, unread, in
- * arrival order (`AcceptGate`), up to --max-queue. Waiting is for a slot
- * here or a front with room, never behind later requests: once a keep-alive
- * client's next request has come after a connection began to wait, and the
- * hand-off had OVERTAKEN_GRACE_MS to find it a front with room, the connection
- * is read and queues with the rest (without this, fronts saturated by
- * keep-alive clients left new connections unread until the load stopped: a
- * 1-2 s p99 on the 64 KB echo at --fronts 2). Each front tells the
- * controller when connections start or stop waiting in it, and while some
- * wait anywhere, every change of its room (`room`).
+ * arrival order (`AcceptGate`), up to --max-queue. Only a connection that has
+ * waited HANDOFF_AFTER_MS may move: one whose front frees a slot sooner is
+ * served sooner where it is than by a move through the controller, and under
+ * connection churn (no keep-alive, 50 clients on 2 fronts of 8 slots) moving
+ * every connection that waited at all cost a third of the throughput and
+ * tripled p99. Waiting is for a slot here or a front with room, never behind
+ * later requests: once a keep-alive client's next request has come after a
+ * connection began to wait, and the hand-off had OVERTAKEN_GRACE_MS to find
+ * the movable connection a front with room, it is read and queues with the
+ * rest (without this, fronts saturated by keep-alive clients left new
+ * connections unread until the load stopped: a 1-2 s p99 on the 64 KB echo
+ * at --fronts 2). Each front tells the controller when movable connections
+ * start or stop waiting in it, and while some wait anywhere, every change of
+ * its room (`room`).
  * The controller (`HandoffBroker`) asks a front with waiting connections to
  * send as many as another front has free slots; the connections travel as
  * descriptors over Node's IPC channel, through the controller, to the front
@@ -30,7 +35,16 @@
  */
 import type net from 'node:net';
 
-/** How long a connection overtaken by later requests may still wait for the hand-off, in ms: time for the controller to move it (two IPC hops) to a front with room, short beside the 1-2 s it could wait before. */
+/**
+ * How long a connection waits in its front before it may move to another, in
+ * ms. Under load a front frees a slot every fraction of a millisecond, and a
+ * move costs two IPC hops and the controller's turn; the waits the hand-off
+ * is for are of requests that take a second (a burst split 13:7 queueing a
+ * round), which this delays by 1%.
+ */
+export const HANDOFF_AFTER_MS = 10;
+
+/** How long a movable connection overtaken by later requests may still wait for the hand-off, in ms: time for the controller to move it (two IPC hops) to a front with room, short beside the 1-2 s it could wait before. */
 export const OVERTAKEN_GRACE_MS = 10;
 
 /** What a front tells the controller about its room, on every change of either figure's zero-ness. */
@@ -38,7 +52,7 @@ export interface RoomReport {
   t: 'room';
   /** Slots free now (threads less requests in flight and connections not heard from). */
   spare: number;
-  /** Connections accepted and not read yet. */
+  /** Connections accepted, not read yet, and waiting long enough to move (HANDOFF_AFTER_MS). */
   waiting: number;
 }
 
@@ -68,6 +82,8 @@ export class AcceptGate {
   #reserved = 0;
   #lastSpare = -1;
   #lastWaiting = -1;
+  /** Runs when the oldest connection not movable yet becomes movable. */
+  #movableTimer: NodeJS.Timeout | null = null;
   /** Connections wait in some front: every change of room is news. */
   wanted = false;
   /** Another front serves or is starting: connections are held unread while there is no room. Alone, a front reads them at once (they queue in the relay, up to --max-queue, as before). */
@@ -90,6 +106,8 @@ export class AcceptGate {
     peers: boolean,
     /** performance.now() of the newest request on a connection that had brought one before. */
     private readonly followUpAt: () => number,
+    /** The clock of the waits (the relay's, `followUpAt`'s). */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.#peers = peers;
   }
@@ -102,6 +120,14 @@ export class AcceptGate {
     return this.#waiting.length;
   }
 
+  /** Waiting connections that may move: the oldest, those that waited HANDOFF_AFTER_MS. */
+  get movable(): number {
+    const now = this.now();
+    let n = 0;
+    while (n < this.#waiting.length && now - this.#waitingSince(this.#waiting[n]!) >= HANDOFF_AFTER_MS) n++;
+    return n;
+  }
+
   /**
    * A new connection, paused, nothing read. It waits unread while there is
    * no room, unless as many wait here already as --max-queue lets requests
@@ -111,7 +137,8 @@ export class AcceptGate {
     if (!this.#peers || (this.#waiting.length === 0 && this.spare > 0) || this.#waiting.length + this.queued() >= this.maxQueue) this.#take(socket);
     else {
       this.#waiting.push(socket);
-      if (!this.#since.has(socket)) this.#since.set(socket, performance.now());
+      if (!this.#since.has(socket)) this.#since.set(socket, this.now());
+      this.#armMovable();
       socket.once('close', () => {
         const i = this.#waiting.indexOf(socket);
         if (i >= 0) this.#waiting.splice(i, 1);
@@ -139,12 +166,31 @@ export class AcceptGate {
 
   #overtaken(socket: net.Socket): boolean {
     const since = this.#since.get(socket);
-    return since !== undefined && since < this.followUpAt() && performance.now() - since >= OVERTAKEN_GRACE_MS;
+    return since !== undefined && since < this.followUpAt() && this.now() - since >= HANDOFF_AFTER_MS + OVERTAKEN_GRACE_MS;
   }
 
-  /** Up to `n` of the connections waiting longest, for another front (report with changed() once they are sent). */
+  #waitingSince(socket: net.Socket): number {
+    return this.#since.get(socket) ?? 0;
+  }
+
+  /** Reports the room when the oldest connection not movable yet becomes movable (the report counts movable ones only). */
+  #armMovable(): void {
+    if (this.#movableTimer !== null || this.report === null) return;
+    const next = this.#waiting[this.movable];
+    if (next === undefined) return;
+    // A timer may fire a fraction of a millisecond early by this clock: then it is armed again.
+    const ms = Math.max(1, Math.ceil(this.#waitingSince(next) + HANDOFF_AFTER_MS - this.now()));
+    this.#movableTimer = setTimeout(() => {
+      this.#movableTimer = null;
+      this.changed();
+      this.#armMovable();
+    }, ms);
+    this.#movableTimer.unref();
+  }
+
+  /** Up to `n` of the movable connections, oldest first, for another front (report with changed() once they are sent). */
   give(n: number): net.Socket[] {
-    return this.#waiting.splice(0, n);
+    return this.#waiting.splice(0, Math.min(n, this.movable));
   }
 
   set peers(on: boolean) {
@@ -160,14 +206,14 @@ export class AcceptGate {
   }
 
   /**
-   * Reports the room when connections start or stop waiting here, and every
-   * change of it while connections wait somewhere: the free slots of a front
+   * Reports the room when movable connections start or stop waiting here, and
+   * every change of it while they wait somewhere: the free slots of a front
    * matter only then. Under keep-alive load, however saturated, that is no
    * message at all, not one per request.
    */
   changed(): void {
     const spare = this.spare;
-    const waiting = this.#waiting.length;
+    const waiting = this.movable;
     if (this.report === null || (spare === this.#lastSpare && waiting === this.#lastWaiting)) return;
     const crossed = (waiting > 0) !== (this.#lastWaiting > 0) || this.#lastSpare < 0;
     if (!crossed && !this.wanted) return;
@@ -180,7 +226,7 @@ export class AcceptGate {
     const since = this.#since.get(socket);
     if (since !== undefined) {
       this.#since.delete(socket);
-      this.waited(performance.now() - since);
+      this.waited(this.now() - since);
     }
     this.#reserved++;
     let heard = false;
