@@ -120,7 +120,7 @@ export class AcceptGate {
     return this.#waiting.length;
   }
 
-  /** Waiting connections that may move: the oldest, those that waited HANDOFF_AFTER_MS. */
+  /** Waiting connections that may move, those that waited HANDOFF_AFTER_MS: a prefix of the waiting ones, which are in arrival order. */
   get movable(): number {
     const now = this.now();
     let n = 0;
