@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type net from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import type { Front, FrontHandler, FrontPeer, FrontRequest, FrontResponse } from '../../src/http/front.js';
@@ -172,6 +173,32 @@ describe('lean HTTP/1.1 front', () => {
     assert.equal(responses.length, 1);
     assert.equal(responses[0]!.headers.get('connection'), 'close');
     assert.deepEqual(seen, ['/1']);
+  });
+
+  it('Connection: close: closes at once when the client sent nothing more, and lingers, reading, when it did', async () => {
+    const { port, closed } = await serve(hello);
+    // The client keeps its side open after the server's FIN, as a slow or careless one does.
+    const halfOpen = async (bytes: string): Promise<net.Socket> => {
+      const socket = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      socket.on('data', () => {});
+      const ended = new Promise((resolve) => socket.once('end', resolve));
+      socket.write(bytes);
+      await ended;
+      return socket;
+    };
+    const quiet = await halfOpen('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    // Gone from the server well before LINGER_MS (5 s), though the client has not closed.
+    await waitFor(() => closed.length === 1, 'the server to close the quiet connection', 2000, 10);
+    quiet.destroy();
+    // Bytes after the request that closes: the client may still be sending, so the server reads on until it closes its side.
+    const sending = await halfOpen('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /more HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(300);
+    assert.equal(closed.length, 1, 'closed while the client might still be sending');
+    sending.write('more bytes, discarded');
+    await sleep(100);
+    assert.equal(sending.destroyed, false, 'the server reset the connection instead of reading on');
+    sending.end();
+    await waitFor(() => closed.length === 2, 'the server to close once the client closed its side', 2000, 10);
   });
 
   it('a response the handler closes (drain, connection balance) ends the connection after it', async () => {

@@ -16,7 +16,10 @@
  * are not taken, input is discarded, and once the response is out the
  * connection half-closes and lingers until the client closes its side (or
  * LINGER_MS), so the client reads the answer instead of a reset for the bytes
- * it sent meanwhile.
+ * it sent meanwhile. Only if it may still be sending, as nginx's lingering
+ * close judges: when the last request was read whole and nothing came after
+ * it, the connection closes as soon as the answers are out, as node:http's
+ * does, without waiting a turn of the loop for the client's side.
  *
  * A request the parser refuses has lost its framing: the answer (400, 431,
  * 408) goes out at once if no response has begun on the socket, else the
@@ -121,6 +124,8 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   #last = false;
   /** Input is thrown away (after #last, once the request being read is complete, or after a refusal). */
   #discard = false;
+  /** The client may still be sending when the connection closes: input was thrown away, or a request refused. */
+  #mayBeSending = false;
   #closed = false;
 
   constructor(socket: net.Socket, ctx: ConnectionContext) {
@@ -162,7 +167,10 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   // ---- reading ---------------------------------------------------------------
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#discard || this.#parser === null) return;
+    if (this.#discard || this.#parser === null) {
+      this.#mayBeSending = true;
+      return;
+    }
     let data = chunk;
     for (;;) {
       const ret = this.#parser.execute(data);
@@ -365,16 +373,23 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
     if (this.pendingBytes < OUTPUT_LIMIT && !this.#socket.writableNeedDrain) this.#unblock(OUTPUT_BACKED_UP);
   }
 
-  /** Half-closes once the answers are out, and waits for the client's side (see the module comment). */
+  /** Half-closes once the answers are out, and waits for the client's side if it may still be sending (see the module comment). */
   #closeSoon(): void {
     if (this.lingerSince !== 0 || this.#closed) return;
+    // A head begun, or bytes read and not parsed yet: more may follow. Bytes that come from now on are thrown away, which says the same.
+    if (this.headStartedAt !== 0 || this.#socket.readableLength > 0) this.#mayBeSending = true;
     this.#last = true;
     this.#startDiscarding();
     this.#abortQueue();
+    // The sweep ends it after LINGER_MS also when the client does not read the answers, so 'finish' never comes.
     this.lingerSince = Date.now();
     this.idleSince = 0;
     this.headStartedAt = 0;
     this.#socket.end();
+    // Judged once the answers are out: a handler that answered at once did so before its request's end was parsed.
+    this.#socket.once('finish', () => {
+      if (!this.#mayBeSending) this.destroy();
+    });
   }
 
   #abortQueue(): void {
@@ -398,6 +413,7 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   }
 
   #parseError(err: ParseError): void {
+    this.#mayBeSending = true;
     // Bytes after a request that closes the connection: they are not a request we will serve.
     if (err.code === 'HPE_CLOSED_CONNECTION') {
       this.#startDiscarding();
@@ -431,6 +447,7 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   }
 
   #headersTimedOut(): void {
+    this.#mayBeSending = true;
     this.headStartedAt = 0;
     // Answers owed on this connection go out first; then it closes without taking the slow request.
     if (this.#queue.length > 0) {
