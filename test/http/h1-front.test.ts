@@ -181,6 +181,8 @@ describe('lean HTTP/1.1 front', () => {
     const halfOpen = async (bytes: string): Promise<net.Socket> => {
       const socket = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true });
       socket.on('data', () => {});
+      // A reset from the server shows as `destroyed` below, not as an unhandled error.
+      socket.on('error', () => {});
       const ended = new Promise((resolve) => socket.once('end', resolve));
       socket.write(bytes);
       await ended;

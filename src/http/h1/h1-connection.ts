@@ -124,7 +124,7 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
   #last = false;
   /** Input is thrown away (after #last, once the request being read is complete, or after a refusal). */
   #discard = false;
-  /** The client may still be sending when the connection closes: input was thrown away, or a request refused. */
+  /** The client may still be sending when the connection closes: a head begun, bytes unparsed or thrown away, a refusal or a timeout. */
   #mayBeSending = false;
   #closed = false;
 
