@@ -116,7 +116,7 @@ export class ConnectionShares {
   readonly #reportedAt = new Map<number, number>();
 
   constructor(
-    /** How long a child may go without reporting and still take part (two of its stats rounds). */
+    /** How long a child may go without reporting and still take part (boot.ts: SILENT_AFTER_MS, which the status page uses too). */
     private readonly silentAfterMs: number,
     private readonly now: () => number = () => performance.now(),
   ) {}

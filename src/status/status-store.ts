@@ -80,7 +80,7 @@ export class StatusStore {
 
   constructor(
     /** ms after which a child that has not reported is unresponsive. */
-    readonly staleAfterMs: number,
+    readonly silentAfterMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -141,7 +141,7 @@ export class StatusStore {
   }
 
   responsive(child: ChildEntry): boolean {
-    return this.now() - (child.statsAt || child.startedAt) <= this.staleAfterMs;
+    return this.now() - (child.statsAt || child.startedAt) <= this.silentAfterMs;
   }
 
   get totalRequests(): number {
