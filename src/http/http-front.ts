@@ -25,6 +25,16 @@ import { listenTlsFront } from './tls-front.js';
 
 export type { Front } from './front.js';
 
+/**
+ * TCP keep-alive probes start after a connection has been silent this long, so a
+ * client whose host vanished (powered off, dropped by a NAT) is found within
+ * about 70 s (libuv then probes each second, 10 times) and its request, a long
+ * poll above all, is cancelled and frees its slot. Given explicitly because
+ * Node's default of 0 is refused by Linux (EINVAL on TCP_KEEPIDLE), which leaves
+ * the kernel's 2 hours. Independent of HTTP keep-alive (--no-keepalive).
+ */
+export const TCP_KEEPALIVE_IDLE_MS = 60_000;
+
 /** What either front needs to know, in its own units. */
 export interface FrontOptions {
   backlog: number;
@@ -34,8 +44,8 @@ export interface FrontOptions {
   headersTimeoutMs: number;
   /** Idle keep-alive connections close after this; 0: never. */
   keepaliveTimeoutMs: number;
-  /** TCP keep-alive probes on accepted connections. */
-  tcpKeepAlive: boolean;
+  /** Idle time before TCP keep-alive probes start on an accepted connection; 0: no probes. */
+  tcpKeepAliveIdleMs: number;
   /** --h2c: cleartext connections that open with the HTTP/2 preface go here. */
   h2c?: H2Sessions | undefined;
   opened(peer: FrontPeer): void;
@@ -61,7 +71,7 @@ export function listenFront(fd: number, config: ChildConfig, relay: RequestRelay
     maxHeaderSize: config.maxHeaderSize,
     headersTimeoutMs: config.headersTimeout * 1000,
     keepaliveTimeoutMs: config.keepaliveTimeout * 1000,
-    tcpKeepAlive: config.keepalive,
+    tcpKeepAliveIdleMs: TCP_KEEPALIVE_IDLE_MS,
     proxyProtocol: config.proxyProtocol ? { trusts: proxyTrust(config.forwardedAllowIps), timeoutMs: config.headersTimeout * 1000 } : null,
     opened: () => balance.opened(),
     closed: (peer) => {

@@ -23,7 +23,7 @@ function onClientError(err: NodeJS.ErrnoException, socket: stream.Duplex): void 
 }
 
 export function listenNodeFront(fd: number, opts: FrontOptions, handlers: FrontHandlers): Front {
-  const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize, requestTimeout: 0, keepAlive: opts.tcpKeepAlive }, handlers.request);
+  const server = http.createServer({ maxHeaderSize: opts.maxHeaderSize, requestTimeout: 0, keepAlive: opts.tcpKeepAliveIdleMs > 0, keepAliveInitialDelay: opts.tcpKeepAliveIdleMs }, handlers.request);
   server.headersTimeout = opts.headersTimeoutMs;
   server.keepAliveTimeout = opts.keepaliveTimeoutMs;
   server.on('checkContinue', handlers.checkContinue);

@@ -32,7 +32,7 @@ export function listenTlsFront(fd: number, opts: FrontOptions, handlers: FrontHa
       return;
     }
     socket.setNoDelay(true);
-    if (opts.tcpKeepAlive) socket.setKeepAlive(true);
+    if (opts.tcpKeepAliveIdleMs > 0) socket.setKeepAlive(true, opts.tcpKeepAliveIdleMs);
     const environ = tlsEnviron(socket);
     if (socket.alpnProtocol === 'h2' && h2 !== null) h2.adopt(socket, environ);
     else

@@ -38,7 +38,7 @@ async function serve(handler: FrontHandler, options: Partial<FrontOptions> & { c
     maxHeaderSize: 8192,
     headersTimeoutMs: 10_000,
     keepaliveTimeoutMs: 5000,
-    tcpKeepAlive: true,
+    tcpKeepAliveIdleMs: 60_000,
     opened: (peer) => opened.push(peer),
     closed: (peer) => closed.push(peer),
     ...options,

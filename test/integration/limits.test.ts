@@ -6,6 +6,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Connection, exchange, parseResponses, requestHead, responsesComplete } from '../helpers/http.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
+import { keepAliveProbeIn } from '../helpers/tcp.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('--max-body-size and --no-keepalive', { timeout: 120_000 }, () => {
   let server: RunningServer;
@@ -44,6 +46,17 @@ describe('--max-body-size and --no-keepalive', { timeout: 120_000 }, () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('connection'), 'close');
       await conn.waitClosed(5000);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('--no-keepalive leaves TCP keep-alive on: the kernel probes a silent connection after 60 s, not 2 hours', async () => {
+    const conn = await Connection.open({ port: server.port });
+    try {
+      // Nothing sent, so the connection stays open; its options are set when a front accepts it.
+      const probeIn = await waitFor(() => keepAliveProbeIn(server.port, conn.socket.localPort!), 'a keep-alive timer on the accepted connection', 5000);
+      assert.ok(probeIn > 30 && probeIn <= 60, `next keep-alive probe in ${probeIn} s`);
     } finally {
       conn.destroy();
     }

@@ -16,6 +16,7 @@ import { makePki, type Pair, type TestPki } from '../helpers/certs.js';
 import { assertOneLineError } from '../helpers/cli-errors.js';
 import { VENV_PYTHON } from '../helpers/repo.js';
 import { killAllServers, runCli, startServer, type RunningServer } from '../helpers/server.js';
+import { keepAliveProbeIn } from '../helpers/tcp.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
@@ -121,6 +122,19 @@ print(json.dumps([conn.sock.version(), env["SSL_CLIENT_VERIFY"], env["SSL_CLIENT
       assert.equal(await sClient(server.port, '-tls1_3'), 'TLSv1.3');
       assert.equal(await sClient(server.port, '-tls1_2'), 'TLSv1.2');
       assert.equal(await sClient(server.port, '-tls1_1'), null);
+    });
+
+    test('the kernel probes a silent TLS connection after 60 s (TCP keep-alive), not 2 hours', async () => {
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ host: '127.0.0.1', port: server.port, ca: readPem(pki.ca), servername: 'localhost' }, () => resolve(s));
+        s.on('error', reject);
+      });
+      try {
+        const probeIn = await waitFor(() => keepAliveProbeIn(server.port, socket.localPort!), 'a keep-alive timer on the accepted connection', 5000);
+        assert.ok(probeIn > 30 && probeIn <= 60, `next keep-alive probe in ${probeIn} s`);
+      } finally {
+        socket.destroy();
+      }
     });
 
     test('plain HTTP on the TLS port gets no answer, and the server goes on serving', async () => {

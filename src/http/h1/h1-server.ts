@@ -85,7 +85,7 @@ export function createH1Server(opts: FrontOptions, handlers: FrontHandlers): { s
   const onConnection = accepted ?? serve;
   // --proxy-protocol: the PROXY header comes off the socket before HTTP/1.1 or the HTTP/2 preface is looked at.
   const server = net.createServer(
-    { allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAlive, pauseOnConnect: accepted !== undefined },
+    { allowHalfOpen: true, noDelay: true, keepAlive: opts.tcpKeepAliveIdleMs > 0, keepAliveInitialDelay: opts.tcpKeepAliveIdleMs, pauseOnConnect: accepted !== undefined },
     opts.proxyProtocol ? acceptProxied(opts.proxyProtocol, onConnection) : onConnection,
   );
   server.once('close', () => engine.stop());
