@@ -8,6 +8,8 @@ import type net from 'node:net';
 import { connect as netConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Front, FrontHandler, FrontPeer, FrontRequest, FrontResponse } from '../../src/http/front.js';
 import { createH1Server } from '../../src/http/h1/h1-server.js';
 import type { FrontOptions } from '../../src/http/http-front.js';
@@ -389,6 +391,54 @@ describe('lean HTTP/1.1 front', () => {
       assert.equal((await conn.next()).body.toString(), 'small');
       assert.ok(drained);
       assert.deepEqual(seen, ['/big', '/after']);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('a middling body (4-16 KB) that must wait is copied, so it does not keep alive the buffer it was cut from', async () => {
+    // The relay's bodies are views of the worker channel's reads (up to 64 KB): one a slow client keeps waiting
+    // must not pin its whole read. Seen through a FinalizationRegistry on the view's buffer, with a forced GC.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const freed = new Set<string>();
+    const registry = new FinalizationRegistry<string>((name) => freed.add(name));
+    const view = (name: string): Uint8Array => {
+      const read = new ArrayBuffer(64 * 1024);
+      new Uint8Array(read).fill(name.charCodeAt(0));
+      registry.register(read, name);
+      return new Uint8Array(read, 0, 10 * 1024);
+    };
+    const piece = Buffer.alloc(64 * 1024, 46);
+    const { port } = await serve((req, res) => {
+      res.writeHead(200, 'OK', ['Content-Type', 'text/plain']);
+      if (req.url === '/pipelined') {
+        res.end(view('p')); // behind /streamed, not its connection's active response yet
+        return;
+      }
+      // 64 MB, more than loopback's socket buffers take in (see the backpressure test above), so the
+      // socket still holds output when the last 10 KB are written behind it.
+      for (let i = 0; i < 1024; i++) res.write(piece);
+      res.end(view('s'));
+    });
+    const conn = await Connection.open({ port });
+    try {
+      conn.socket.pause();
+      conn.send('GET /streamed HTTP/1.1\r\nHost: x\r\n\r\nGET /pipelined HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor(
+        () => {
+          gc();
+          return freed.has('s') && freed.has('p');
+        },
+        'both 64 KB reads collected while their 10 KB views wait',
+        5000,
+        100,
+      );
+      conn.socket.resume();
+      const streamed = await conn.next({ timeoutMs: 20_000 });
+      assert.equal(streamed.body.length, 64 * 1024 * 1024 + 10 * 1024);
+      assert.equal(streamed.body.subarray(-10 * 1024).toString(), 's'.repeat(10 * 1024));
+      assert.equal((await conn.next()).body.toString(), 'p'.repeat(10 * 1024));
     } finally {
       conn.destroy();
     }

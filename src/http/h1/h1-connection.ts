@@ -337,6 +337,10 @@ export class H1Connection implements FrontPeer, ParserEvents, ResponseSink, Body
     return this.#socket.writableNeedDrain;
   }
 
+  get queuedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
   cork(): void {
     this.#socket.cork();
   }

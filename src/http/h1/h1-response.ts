@@ -30,10 +30,22 @@ export interface ResponseSink {
   pendingBytes: number;
   /** The socket's buffer is past its high-water mark: 'drain' will come. */
   readonly needsDrain: boolean;
+  /** Bytes written to the socket that the kernel has not taken yet. */
+  readonly queuedBytes: number;
   destroy(): void;
 }
 
-/** Bodies up to this size are copied behind the head into one buffer (one write); larger ones go out beside it (writev). */
+/** Bodies up to this size are copied behind the head into one buffer (one write): Buffer's shared pool holds the copy. */
+const COPY_ALWAYS = 4 * 1024;
+/**
+ * Bodies up to this size are copied too when they would wait (the socket has
+ * output queued, or the response is pipelined behind another): a waiting body
+ * is often a view of a read from the worker channel, up to 64 KB, which it
+ * would keep alive. One that leaves at once goes out beside the head (writev),
+ * without a copy of its own: copying each 10 KB body cost a front 12-15 MB of
+ * RSS that glibc kept after the load (BENCHMARKS.md, session 24).
+ * Larger bodies always go out beside the head.
+ */
 const COPY_LIMIT = 16 * 1024;
 /** A response that is not active yet asks for 'drain' past this much waiting output. */
 const PENDING_LIMIT = 64 * 1024;
@@ -270,7 +282,8 @@ export class H1Response implements FrontResponse {
 
   /**
    * Writes `prefix`, `body` and `suffix` (chunk framing), behind the head if it has not left yet:
-   * small bodies as one buffer, large ones as separate writes under one cork (a writev).
+   * small bodies (and middling ones that would wait) as one buffer, the others as separate
+   * writes under one cork (a writev).
    * False: the output is backed up (see write()).
    */
   #emit(prefix: string, body: Uint8Array | null, suffix: string, cb: WriteCallback | undefined): boolean {
@@ -281,7 +294,7 @@ export class H1Response implements FrontResponse {
       if (cb) process.nextTick(cb);
       return true;
     }
-    if (body.length <= COPY_LIMIT) {
+    if (body.length <= COPY_ALWAYS || (body.length <= COPY_LIMIT && (!this.#active || this.#sink.queuedBytes > 0))) {
       const buf = Buffer.allocUnsafe(prefix.length + body.length + suffix.length);
       let at = prefix.length > 0 ? buf.write(prefix, 0, 'latin1') : 0;
       buf.set(body, at);
