@@ -35,14 +35,14 @@ export interface ResponseSink {
   destroy(): void;
 }
 
-/** Bodies up to this size are copied behind the head into one buffer (one write): Buffer's shared pool holds the copy. */
+/** Bodies up to this size are copied behind the head into one buffer (one write): a small copy, from Buffer's shared pool when the whole fits in 4 KB. */
 const COPY_ALWAYS = 4 * 1024;
 /**
  * Bodies up to this size are copied too when they would wait (the socket has
  * output queued, or the response is pipelined behind another): a waiting body
  * is often a view of a read from the worker channel, up to 64 KB, which it
  * would keep alive. One that leaves at once goes out beside the head (writev),
- * without a copy of its own: copying each 10 KB body cost a front 12-15 MB of
+ * without a copy of its own: copying each 10 KB body cost a front 12-21 MB of
  * RSS that glibc kept after the load (BENCHMARKS.md, session 24).
  * Larger bodies always go out beside the head.
  */
