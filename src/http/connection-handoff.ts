@@ -72,7 +72,13 @@ export type HandoffMessage =
   | { t: 'connection' }
   | { t: 'wanted'; on: boolean }
   | { t: 'peers'; on: boolean }
-  | { t: 'redirect' };
+  | { t: 'redirect' }
+  /**
+   * A draining front, idle, asks before it exits; the controller answers on
+   * the same channel and sends it nothing more, so every connection sent to it
+   * before has arrived (and is served) when the answer does.
+   */
+  | { t: 'last-call' };
 
 export class AcceptGate {
   readonly #waiting: net.Socket[] = [];
@@ -312,14 +318,19 @@ export class HandoffBroker {
     this.#deliver(from, to, socket);
   }
 
-  /** Sends `socket` to front `to`, or back to `from` when `to` is null or gone; closes it when both are gone. */
+  /**
+   * Sends `socket` to front `to`; when `to` is null or gone, back to `from`, and when `from`
+   * is gone too (or has had its last call), to any serving front; closes it when none is left.
+   */
   #deliver(from: number, to: number | null, socket: net.Socket): void {
     if (to !== null) {
       const room = this.#room.get(to);
       if (room !== undefined && room.spare > 0) room.spare--;
       if (this.deliver(to, socket)) return;
     }
-    if (!this.deliver(from, socket)) socket.destroy();
+    if (this.deliver(from, socket)) return;
+    for (const id of this.serving()) if (id !== from && id !== to && this.deliver(id, socket)) return;
+    socket.destroy();
   }
 
   #match(): void {

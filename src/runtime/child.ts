@@ -74,9 +74,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
       maxQueue: config.maxQueue,
       timeoutMs: config.timeout * 1000,
       accessLog,
-      onIdle: () => {
-        if (draining && balance.connections === 0) actor.send({ type: 'IDLE' });
-      },
+      onIdle: () => idleIfDone(),
       shedConnection: (socket) => balance.shed(socket),
       waitingConnections: (): number => gate?.waiting ?? 0,
       onTimeout: (w, method, path) => {
@@ -117,10 +115,25 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         () => relay.followUpAt,
       )
     : null;
+  // Draining, this child exits once idle, but not before its last call: the controller answers it on the
+  // IPC channel, behind every connection it sent here, which the control channel's DRAIN may have overtaken.
+  let lastCall: 'none' | 'asked' | 'answered' = ipc ? 'none' : 'answered';
+  const idleIfDone = (): void => {
+    if (!draining || balance.connections > 0 || relay.inflight > 0) return;
+    if (lastCall === 'answered' || !process.connected) actor.send({ type: 'IDLE' });
+    else if (lastCall === 'none') {
+      lastCall = 'asked';
+      send({ t: 'last-call' });
+    }
+  };
   if (ipc) {
     process.channel?.unref();
+    process.on('disconnect', idleIfDone);
     process.on('message', (msg: HandoffMessage, socket?: net.Socket) => {
-      if (msg.t === 'send') {
+      if (msg.t === 'last-call') {
+        lastCall = 'answered';
+        idleIfDone();
+      } else if (msg.t === 'send') {
         for (const s of gate!.give(msg.n)) send({ t: 'handoff' }, s);
         gate!.changed();
       } else if (msg.t === 'peers') {
@@ -182,7 +195,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         listen: () => {
           const onClosed = (): void => {
             gate?.pump();
-            if (draining && balance.connections === 0 && relay.inflight === 0) actor.send({ type: 'IDLE' });
+            idleIfDone();
           };
           const accepted =
             gate === null ? undefined : (socket: net.Socket): void => (process.connected && balance.redirects() ? send({ t: 'redirect' }, socket) : gate.offer(socket));
@@ -212,9 +225,7 @@ async function startChild(config: ChildConfig, control: FramedChannel<ToChild, F
         startDeadman: () => {
           setTimeout(() => actor.send({ type: 'DEADMAN' }), config.deadmanTimeout * 1000).unref();
         },
-        checkIdle: () => {
-          if (relay.inflight === 0 && balance.connections === 0) actor.send({ type: 'IDLE' });
-        },
+        checkIdle: () => idleIfDone(),
         shutdownWorker: () => {
           if (!workers.shutdown()) actor.send({ type: 'WORKER_EXIT', code: null, remaining: 0 });
         },

@@ -118,6 +118,11 @@ export function runController(opts: ControllerOptions): Promise<number> {
               if (msg.t === 'room') handoffs.report(id, msg);
               else if (msg.t === 'handoff' && socket) handoffs.handoff(id, socket);
               else if (msg.t === 'redirect' && socket) handoffs.redirect(id, socket, balance.target(id, serving()));
+              else if (msg.t === 'last-call') {
+                // Behind every connection already sent to it on this channel; nothing follows.
+                sendIpc(id, { t: 'last-call' });
+                lastCalled.add(id);
+              }
             });
             // A child's IPC channel must not keep the controller alive.
             child.process.channel?.unref();
@@ -165,6 +170,7 @@ export function runController(opts: ControllerOptions): Promise<number> {
               sampleWorkers(id, []);
               balance.forget(id);
               handoffs.forget(id);
+              lastCalled.delete(id);
               const record = actor.getSnapshot().context.children.find((c) => c.id === id);
               const unexpected = actor.getSnapshot().matches('active') && record?.state !== 'draining' && code !== ExitCode.APP_LOAD_ERROR;
               if (unexpected) log(`spawning: child ${child.pid} (slot ${slot}) exited unexpectedly (${signal ?? `code ${code}`})`);
@@ -294,9 +300,11 @@ export function runController(opts: ControllerOptions): Promise<number> {
         else for (const id of children.keys()) sendIpc(id, msg);
       },
     );
+    /** Draining children that asked for their last call (HandoffMessage): they are sent nothing more. */
+    const lastCalled = new Set<number>();
     const sendIpc = (id: number, msg: HandoffMessage, socket?: net.Socket): boolean => {
       const proc = children.get(id)?.process;
-      if (!proc?.connected) return false;
+      if (!proc?.connected || lastCalled.has(id)) return false;
       // send()'s false means "queued behind others", not "not sent": a handle waits for the one before it to be acknowledged.
       proc.send(msg, socket);
       return true;

@@ -30,12 +30,15 @@ export interface RunningChild {
 
 let serial = 0;
 
-/** Starts a child serving test/fixtures (child_apps.app unless `overrides` say otherwise), configured from the settings table; its access log goes into `dir`. */
-export async function startChild(dir: string, settings: Partial<Settings> = {}, overrides: Partial<ChildConfig> = {}): Promise<RunningChild> {
+/**
+ * Starts a child serving test/fixtures (child_apps.app unless `overrides` say otherwise), configured from the settings table; its access log goes into `dir`.
+ * `ipc`: with Node's IPC channel too, as the controller starts it (connection hand-offs; `proc.send` and `proc.on('message')`).
+ */
+export async function startChild(dir: string, settings: Partial<Settings> = {}, overrides: Partial<ChildConfig> = {}, { ipc = false } = {}): Promise<RunningChild> {
   const listen = await openListenSocket({ kind: 'tcp', host: '127.0.0.1', port: 0, path: null }, 128);
   const accessLog = path.join(dir, `access-${process.pid}-${++serial}.log`);
   const config = testChildConfig({ accessLogFile: accessLog, ...settings }, { port: listen.port, ...overrides });
-  const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd] });
+  const proc = spawn(process.execPath, [CHILD_ENTRY], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', listen.fd, ...(ipc ? ['ipc' as const] : [])] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   proc.stdout!.resume();

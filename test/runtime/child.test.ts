@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -242,8 +243,8 @@ describe('child process (real worker)', () => {
 
 describe('child process lifecycle', () => {
   const running: RunningChild[] = [];
-  const start = async (overrides: Partial<ChildConfig> = {}): Promise<RunningChild> => {
-    const c = await startChild(overrides);
+  const start = async (overrides: Partial<ChildConfig> = {}, spawnOptions: { ipc?: boolean } = {}): Promise<RunningChild> => {
+    const c = await startRealChild(TMP, { maxBodySize: MAX_BODY }, overrides, spawnOptions);
     running.push(c);
     return c;
   };
@@ -310,6 +311,40 @@ describe('child process lifecycle', () => {
     assert.equal(reply.status, 200);
     assert.equal(reply.headers.connection, 'close');
     assert.equal(await child.exit, 0);
+  });
+
+  it('draining and idle, a child on the IPC channel exits only after its last call: a connection sent before the answer is served', EACH, async () => {
+    // The controller may have sent connections over IPC just before DRAIN went over the control channel,
+    // which can overtake them: the answer to the last call comes behind them on their own channel.
+    const child = await start({}, { ipc: true });
+    await child.message('ready');
+    const calls: string[] = [];
+    child.proc.on('message', (m: { t: string }) => calls.push(m.t));
+    child.control.send({ t: 'drain' });
+    await waitFor(() => calls.includes('last-call'), "the child's last call");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(child.proc.exitCode, null, 'exited before its last call was answered');
+    // As the controller does: the connection that was on its way, then the answer behind it.
+    const server = net.createServer({ pauseOnConnect: true });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const sent = new Promise<void>((resolve) =>
+      server.once('connection', (socket) => {
+        child.proc.send({ t: 'connection' }, socket);
+        child.proc.send({ t: 'last-call' });
+        resolve();
+      }),
+    );
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const { received } = await exchange({ port }, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n', responsesComplete(1));
+      await sent;
+      const [reply] = parseResponses(received);
+      assert.equal(reply!.status, 200);
+      assert.equal(reply!.headers.get('connection'), 'close');
+      assert.equal(await child.exit, 0);
+    } finally {
+      server.close();
+    }
   });
 
   it('a drain sent along with start, while --inspect is still being loaded, is not lost: the child exits 0', EACH, async () => {
