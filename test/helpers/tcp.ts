@@ -1,5 +1,6 @@
 /** What the kernel says about a TCP connection, through ss(8) from iproute2. */
 import { execFileSync } from 'node:child_process';
+import { waitFor } from './wait.js';
 
 /**
  * Seconds until the next TCP keep-alive probe on the server's side of a
@@ -14,4 +15,9 @@ export function keepAliveProbeIn(serverPort: number, clientPort: number): number
   if (timer === null) return null;
   const part = (unit: string): number => Number(new RegExp(`(\\d+)${unit}`).exec(timer[1]!)?.[1] ?? 0);
   return part('min') * 60 + part('sec') + part('ms') / 1000;
+}
+
+/** The seconds until the first keep-alive probe, once a front has accepted the connection and set its options. */
+export function acceptedKeepAliveProbeIn(serverPort: number, clientPort: number): Promise<number> {
+  return waitFor(() => keepAliveProbeIn(serverPort, clientPort), 'a keep-alive timer on the accepted connection', 5000);
 }

@@ -6,8 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Connection, exchange, parseResponses, requestHead, responsesComplete } from '../helpers/http.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { keepAliveProbeIn } from '../helpers/tcp.js';
-import { waitFor } from '../helpers/wait.js';
+import { acceptedKeepAliveProbeIn } from '../helpers/tcp.js';
 
 describe('--max-body-size and --no-keepalive', { timeout: 120_000 }, () => {
   let server: RunningServer;
@@ -55,7 +54,7 @@ describe('--max-body-size and --no-keepalive', { timeout: 120_000 }, () => {
     const conn = await Connection.open({ port: server.port });
     try {
       // Nothing sent, so the connection stays open; its options are set when a front accepts it.
-      const probeIn = await waitFor(() => keepAliveProbeIn(server.port, conn.socket.localPort!), 'a keep-alive timer on the accepted connection', 5000);
+      const probeIn = await acceptedKeepAliveProbeIn(server.port, conn.socket.localPort!);
       assert.ok(probeIn > 30 && probeIn <= 60, `next keep-alive probe in ${probeIn} s`);
     } finally {
       conn.destroy();

@@ -21,7 +21,8 @@ const MAX_BODY = 4 * 1024 * 1024;
 /** A hang is a failure with a name, not a stuck run. */
 const EACH = { timeout: 20_000 };
 
-const startChild = (overrides: Partial<ChildConfig> = {}): Promise<RunningChild> => startRealChild(TMP, { maxBodySize: MAX_BODY }, overrides);
+const startChild = (overrides: Partial<ChildConfig> = {}, spawnOptions: { ipc?: boolean } = {}): Promise<RunningChild> =>
+  startRealChild(TMP, { maxBodySize: MAX_BODY }, overrides, spawnOptions);
 
 interface Reply {
   status: number;
@@ -244,7 +245,7 @@ describe('child process (real worker)', () => {
 describe('child process lifecycle', () => {
   const running: RunningChild[] = [];
   const start = async (overrides: Partial<ChildConfig> = {}, spawnOptions: { ipc?: boolean } = {}): Promise<RunningChild> => {
-    const c = await startRealChild(TMP, { maxBodySize: MAX_BODY }, overrides, spawnOptions);
+    const c = await startChild(overrides, spawnOptions);
     running.push(c);
     return c;
   };
